@@ -1,0 +1,311 @@
+#include "broker/broker.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "common/internal.hpp"
+#include "common/wire.hpp"
+
+namespace hearth {
+namespace {
+
+using protocol::Code;
+using Clock = std::chrono::steady_clock;
+
+std::uint64_t wall_micros() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+}  // namespace
+
+Broker::Broker(zmq::context_t& ctx, BrokerConfig config)
+    : ctx_(ctx),
+      config_(std::move(config)),
+      frontend_(ctx_, zmq::socket_type::router),
+      backend_(ctx_, zmq::socket_type::router),
+      membership_(config_.node_timeout),
+      ring_(std::make_shared<const Ring>(RingSpec{}, 0)) {
+  for (zmq::socket_t* s : {&frontend_, &backend_}) {
+    s->set(zmq::sockopt::router_mandatory, 1);
+    s->set(zmq::sockopt::linger, 0);
+    s->set(zmq::sockopt::sndhwm, 100000);
+    s->set(zmq::sockopt::rcvhwm, 100000);
+  }
+  // A node restarted under the same name takes its routing id back at once.
+  backend_.set(zmq::sockopt::router_handover, 1);
+}
+
+Broker::~Broker() = default;
+
+void Broker::bind() {
+  frontend_.bind(config_.frontend);
+  backend_.bind(config_.backend);
+  if (!config_.local_backend.empty()) backend_.bind(config_.local_backend);
+  spdlog::info("broker: publishers on {}, nodes on {}, hash mode {}, node timeout {} ms",
+               config_.frontend, config_.backend,
+               config_.mode == HashMode::kFast ? "fast" : "ex_hash_ring",
+               config_.node_timeout.count());
+}
+
+bool Broker::frontend_paused() const {
+  return pending_max_ >= config_.max_pending_per_node / 2;
+}
+
+void Broker::run(const std::atomic<bool>& stop) {
+  Frames frames;
+  auto next_expire = Clock::now();
+  auto next_stats = Clock::now() + config_.stats_interval;
+  while (!stop.load(std::memory_order_relaxed)) {
+    zmq::pollitem_t items[] = {{backend_.handle(), 0, ZMQ_POLLIN, 0},
+                               {frontend_.handle(), 0, ZMQ_POLLIN, 0}};
+    const bool paused = frontend_paused();
+    const int timeout_ms = pending_.empty() ? 100 : 1;
+    zmq::poll(items, paused ? 1 : 2, std::chrono::milliseconds(timeout_ms));
+    // Bounded bursts per socket keep either side from starving the other.
+    for (int i = 0; i < 1024 && recv_frames(backend_, frames); ++i) on_backend(frames);
+    if (!frontend_paused()) {
+      for (int i = 0; i < 1024 && recv_frames(frontend_, frames); ++i) {
+        on_frontend(frames);
+        if (frontend_paused()) break;
+      }
+    }
+    if (!pending_.empty()) flush_pending();
+    const auto now = Clock::now();
+    if (now >= next_expire) {
+      expire_nodes();
+      next_expire = now + std::chrono::milliseconds(100);
+    }
+    if (config_.stats_interval.count() > 0 && now >= next_stats) {
+      log_stats();
+      next_stats = now + config_.stats_interval;
+    }
+  }
+}
+
+void Broker::reply_error(const zmq::message_t& publisher, Code code, const std::string& text,
+                         std::uint64_t ref) {
+  wire::HeaderWriter w(protocol::Type::kError, 3);
+  w.u64(static_cast<std::uint64_t>(code)).str(text).u64(ref);
+  Frames reply;
+  reply.emplace_back(publisher.data(), publisher.size());
+  reply.push_back(frame_of(w.view()));
+  send_frames(frontend_, reply, true);  // a publisher that cannot take its error loses it
+}
+
+void Broker::on_frontend(Frames& frames) {
+  if (frames.size() < 2) {
+    ++stats_.malformed;
+    reply_error(frames[0], Code::kMalformed, "message has no header frame", 0);
+    return;
+  }
+  wire::HeaderReader r(frames[1].data(), frames[1].size());
+  if (!r.ok()) {
+    ++stats_.malformed;
+    reply_error(frames[0], r.error().code, r.error().text, 0);
+    return;
+  }
+  switch (static_cast<protocol::Type>(r.type())) {
+    case protocol::Type::kPublish: {
+      const std::uint64_t guild = r.u64("guild_id");
+      const std::uint64_t kind = r.u64("kind");
+      const std::uint64_t ack_id = r.has_more() ? r.u64("ack_id") : 0;
+      if (r.ok() && frames.size() != 3) {
+        r.fail(Code::kMalformed, "PUBLISH takes exactly one payload frame after the header; got " +
+                                     std::to_string(frames.size() - 2));
+      }
+      if (!r.ok()) {
+        ++stats_.malformed;
+        reply_error(frames[0], r.error().code, r.error().text, ack_id);
+        return;
+      }
+      ++stats_.published;
+      const int owner = ring_->find(guild);
+      if (owner == Ring::kNone) {
+        ++stats_.no_route;
+        reply_error(frames[0], Code::kNoRoute,
+                    "no live guild node owns guild " + std::to_string(guild), ack_id);
+        return;
+      }
+      wire::HeaderWriter w(static_cast<std::uint32_t>(internal::Type::kForwardPublish), 4);
+      w.u64(guild).u64(kind).u64(ack_id).bin(view_of(frames[0]));
+      Frames out;
+      out.reserve(4);
+      out.push_back(frame_of(ring_->node_name(owner)));
+      out.emplace_back();  // from the broker itself
+      out.push_back(frame_of(w.view()));
+      out.push_back(std::move(frames[2]));
+      if (!send_to_node(ring_->node_name(owner), out) && ack_id != 0) {
+        reply_error(frames[0], Code::kOverloaded,
+                    "guild node " + ring_->node_name(owner) + " is not accepting messages", ack_id);
+      }
+      return;
+    }
+    case protocol::Type::kHeartbeat: {
+      const std::uint64_t nonce = r.has_more() ? r.u64("nonce") : 0;
+      wire::HeaderWriter w(protocol::Type::kHeartbeatAck, 1);
+      w.u64(nonce);
+      Frames reply;
+      reply.push_back(std::move(frames[0]));
+      reply.push_back(frame_of(w.view()));
+      send_frames(frontend_, reply, true);
+      return;
+    }
+    default:
+      ++stats_.malformed;
+      reply_error(frames[0], Code::kUnknownType,
+                  "the broker accepts PUBLISH and HEARTBEAT; got type " + std::to_string(r.type()),
+                  0);
+  }
+}
+
+void Broker::on_backend(Frames& frames) {
+  // [node, destination, header, ...]
+  if (frames.size() < 3) {
+    ++stats_.malformed;
+    spdlog::warn("broker: dropped a {}-frame message from node '{}'", frames.size(),
+                 view_of(frames[0]));
+    return;
+  }
+  const std::string_view dest = view_of(frames[1]);
+  if (dest.empty()) {
+    wire::HeaderReader r(frames[2].data(), frames[2].size());
+    if (r.ok() && r.type() == static_cast<std::uint32_t>(internal::Type::kRegister)) {
+      on_register(std::string(view_of(frames[0])), r);
+    } else {
+      ++stats_.malformed;
+      spdlog::warn("broker: bad control message from node '{}': {}", view_of(frames[0]),
+                   r.ok() ? "unexpected type " + std::to_string(r.type()) : r.error().text);
+    }
+    return;
+  }
+  if (dest[0] == internal::kPublisherPrefix) {
+    frames[1].rebuild(dest.data() + 1, dest.size() - 1);
+    Frames out;
+    out.reserve(frames.size() - 1);
+    for (std::size_t i = 1; i < frames.size(); ++i) out.push_back(std::move(frames[i]));
+    send_frames(frontend_, out, true);  // a vanished publisher loses its ack
+    return;
+  }
+  // Node to node: [dest, source, header, ...]
+  std::string target(dest);
+  std::swap(frames[0], frames[1]);
+  ++stats_.routed;
+  send_to_node(target, frames);
+}
+
+void Broker::on_register(const std::string& from, wire::HeaderReader& r) {
+  NodeView node;
+  node.name = std::string(r.str("name", 255));
+  node.roles = static_cast<std::uint32_t>(r.u64("roles"));
+  node.vnodes = static_cast<std::uint32_t>(r.u64("vnodes"));
+  node.incarnation = r.u64("incarnation");
+  if (!r.ok() || node.name != from || node.vnodes == 0 || node.vnodes > 65536) {
+    ++stats_.malformed;
+    spdlog::warn(
+        "broker: rejected REGISTER from '{}': {}", from,
+        r.ok() ? "name must equal the routing id and vnodes must be in 1..65536" : r.error().text);
+    return;
+  }
+  const bool is_new = !membership_.contains(node.name);
+  if (membership_.upsert(node, Clock::now())) {
+    spdlog::info("broker: node '{}' {} (roles {}{}, {} vnodes)", node.name,
+                 is_new ? "joined" : "re-registered",
+                 node.roles & internal::kGuildRole ? "guild " : "",
+                 node.roles & internal::kSessionRole ? "session" : "", node.vnodes);
+    pending_.erase(node.name);  // a new incarnation must not receive the old one's backlog
+    broadcast_ring();
+  } else if (is_new) {
+    broadcast_ring();
+  }
+}
+
+void Broker::expire_nodes() {
+  auto gone = membership_.expire(Clock::now());
+  if (gone.empty()) return;
+  for (const auto& name : gone) {
+    spdlog::warn("broker: node '{}' missed its heartbeats and left the ring", name);
+    pending_.erase(name);
+  }
+  broadcast_ring();
+}
+
+void Broker::broadcast_ring() {
+  RingUpdate update;
+  update.version = std::max(wall_micros(), ring_version_ + 1);
+  ring_version_ = update.version;
+  update.mode = config_.mode;
+  update.pins = config_.pins;
+  std::uint64_t guild_nodes = 0;
+  for (const auto& [name, view] : membership_.nodes()) {
+    update.nodes.push_back(view);
+    if (view.roles & internal::kGuildRole) ++guild_nodes;
+  }
+  ring_ = update.build_ring();
+  stats_.ring_version = update.version;
+  stats_.guild_nodes = guild_nodes;
+  stats_.nodes = update.nodes.size();
+  const std::string encoded = encode_ring_update(update);
+  for (const auto& [name, view] : membership_.nodes()) {
+    Frames out;
+    out.push_back(frame_of(name));
+    out.emplace_back();
+    out.push_back(frame_of(encoded));
+    send_to_node(name, out);
+  }
+  spdlog::info("broker: ring version {} with {} guild node(s) of {} node(s)", update.version,
+               guild_nodes, update.nodes.size());
+}
+
+bool Broker::send_to_node(const std::string& node, Frames& frames) {
+  auto it = pending_.find(node);
+  if (it == pending_.end()) {
+    switch (send_frames(backend_, frames, true)) {
+      case SendResult::kSent:
+        return true;
+      case SendResult::kUnroutable:
+        ++stats_.dropped_full;
+        spdlog::debug("broker: node '{}' is not connected; message dropped", node);
+        return false;
+      case SendResult::kWouldBlock:
+        it = pending_.emplace(node, std::deque<Frames>{}).first;
+        break;
+    }
+  }
+  if (it->second.size() >= config_.max_pending_per_node) {
+    ++stats_.dropped_full;
+    return false;
+  }
+  it->second.push_back(std::move(frames));
+  pending_max_ = std::max(pending_max_, it->second.size());
+  return true;
+}
+
+void Broker::flush_pending() {
+  pending_max_ = 0;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    auto& queue = it->second;
+    while (!queue.empty()) {
+      const SendResult r = send_frames(backend_, queue.front(), true);
+      if (r == SendResult::kWouldBlock) break;
+      if (r == SendResult::kUnroutable) ++stats_.dropped_full;
+      queue.pop_front();
+    }
+    if (queue.empty()) {
+      it = pending_.erase(it);
+    } else {
+      pending_max_ = std::max(pending_max_, queue.size());
+      ++it;
+    }
+  }
+}
+
+void Broker::log_stats() {
+  spdlog::info(
+      "broker stats: nodes={} guild_nodes={} published={} routed={} malformed={} no_route={} "
+      "dropped={}",
+      stats_.nodes.load(), stats_.guild_nodes.load(), stats_.published.load(), stats_.routed.load(),
+      stats_.malformed.load(), stats_.no_route.load(), stats_.dropped_full.load());
+}
+
+}  // namespace hearth

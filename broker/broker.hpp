@@ -1,0 +1,84 @@
+// The broker: membership, the ring, and routing between publishers and nodes
+// and between nodes. Single-threaded; run() owns both sockets.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <zmq.hpp>
+
+#include "broker/membership.hpp"
+#include "broker/ring.hpp"
+#include "common/frames.hpp"
+#include "common/wire.hpp"
+
+namespace hearth {
+
+struct BrokerConfig {
+  std::string frontend = "tcp://127.0.0.1:7400";  // publishers (ROUTER)
+  std::string backend = "tcp://127.0.0.1:7401";   // nodes (ROUTER)
+  std::string local_backend;                      // also bound when set (inproc, all-in-one)
+  std::chrono::milliseconds node_timeout{3000};
+  HashMode mode = HashMode::kFast;
+  std::unordered_map<std::uint64_t, std::string> pins;
+  // Messages held for one node whose pipe is full. Past half of it the broker
+  // stops reading publishers; past all of it, further messages to that node
+  // are dropped and counted.
+  std::size_t max_pending_per_node = 200000;
+  std::chrono::milliseconds stats_interval{0};  // 0: no periodic stats log
+};
+
+struct BrokerStats {
+  std::atomic<std::uint64_t> published{0};
+  std::atomic<std::uint64_t> routed{0};
+  std::atomic<std::uint64_t> malformed{0};
+  std::atomic<std::uint64_t> no_route{0};
+  std::atomic<std::uint64_t> dropped_full{0};
+  std::atomic<std::uint64_t> ring_version{0};
+  std::atomic<std::uint64_t> guild_nodes{0};
+  std::atomic<std::uint64_t> nodes{0};
+};
+
+class Broker {
+ public:
+  Broker(zmq::context_t& ctx, BrokerConfig config);
+  ~Broker();
+
+  // Binds (throws zmq::error_t with the endpoint's errno on failure).
+  void bind();
+  // Runs until `stop` becomes true. Call bind() first.
+  void run(const std::atomic<bool>& stop);
+
+  const BrokerStats& stats() const { return stats_; }
+
+ private:
+  void on_frontend(Frames& frames);
+  void on_backend(Frames& frames);
+  void on_register(const std::string& from, wire::HeaderReader& reader);
+  void reply_error(const zmq::message_t& publisher, protocol::Code code, const std::string& text,
+                   std::uint64_t ref);
+  // Sends (or queues) a message whose first frame is the node's routing id.
+  bool send_to_node(const std::string& node, Frames& frames);
+  void flush_pending();
+  void broadcast_ring();
+  void expire_nodes();
+  void log_stats();
+  bool frontend_paused() const;
+
+  zmq::context_t& ctx_;
+  BrokerConfig config_;
+  zmq::socket_t frontend_;
+  zmq::socket_t backend_;
+  Membership membership_;
+  std::shared_ptr<const Ring> ring_;
+  std::uint64_t ring_version_ = 0;
+  std::unordered_map<std::string, std::deque<Frames>> pending_;
+  std::size_t pending_max_ = 0;  // the largest per-node backlog right now
+  BrokerStats stats_;
+};
+
+}  // namespace hearth

@@ -1,0 +1,35 @@
+// Live nodes as the broker knows them: registered, heartbeating, or expired.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "broker/ring_message.hpp"
+
+namespace hearth {
+
+class Membership {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit Membership(std::chrono::milliseconds timeout) : timeout_(timeout) {}
+
+  // A REGISTER (which doubles as the heartbeat). True when the node is new or
+  // changed anything the ring depends on (roles, weight, incarnation).
+  bool upsert(const NodeView& node, Clock::time_point now);
+
+  // Removes nodes not heard from within the timeout; returns their names.
+  std::vector<std::string> expire(Clock::time_point now);
+
+  const std::map<std::string, NodeView>& nodes() const { return nodes_; }
+  bool contains(const std::string& name) const { return nodes_.count(name) != 0; }
+
+ private:
+  std::chrono::milliseconds timeout_;
+  std::map<std::string, NodeView> nodes_;
+  std::map<std::string, Clock::time_point> last_seen_;
+};
+
+}  // namespace hearth

@@ -1,0 +1,92 @@
+// `hearth`: one command for every process of a Hearth cluster.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <cstring>
+#include <iostream>
+#include <thread>
+#include <zmq.hpp>
+
+#include "cli/options.hpp"
+#include "cli/run_modes.hpp"
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: hearth [COMMAND] [OPTIONS]
+
+Commands:
+  all-in-one   broker and one node of both roles in one process (the default)
+  demo         all-in-one plus a demo workload with live output
+  broker       the routing broker: membership, the ring, routing
+  node         a node hosting guilds, sessions, or both
+
+'hearth COMMAND --help' lists every option of a command. Options may also come
+from an INI file given with --config FILE.
+)";
+
+std::atomic<bool> g_stop{false};
+
+// Signals are taken by one thread with sigwait, so no ZeroMQ call is ever
+// interrupted by a handler.
+void start_signal_thread() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread t([set] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    spdlog::info("signal {}: stopping", sig);
+    g_stop = true;
+  });
+  t.detach();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace hearth::cli;
+  std::string command = "all-in-one";
+  int first = 1;
+  if (argc > 1 && argv[1][0] != '-') {
+    command = argv[1];
+    first = 2;
+  } else if (argc > 1 && (!std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h"))) {
+    std::cout << kUsage;
+    return 0;
+  }
+  po::options_description desc;
+  desc.add(common_options());
+  if (command == "broker") {
+    desc.add(broker_options());
+  } else if (command == "node") {
+    desc.add(node_options(false));
+  } else if (command == "all-in-one" || command == "demo") {
+    desc.add(broker_options()).add(node_options(true));
+    if (command == "demo") desc.add(demo_options());
+  } else {
+    std::cerr << "hearth: unknown command '" << command << "'\n\n" << kUsage;
+    return 2;
+  }
+  try {
+    // argv[first - 1] stands in for the program name Boost expects first.
+    auto vm = parse(argc - first + 1, argv + first - 1, desc);
+    if (vm.count("help")) {
+      std::cout << "usage: hearth " << command << " [OPTIONS]\n\n" << desc << "\n";
+      return 0;
+    }
+    apply_logging(vm);
+    start_signal_thread();
+    if (command == "broker") return run_broker(vm, g_stop);
+    if (command == "node") return run_node(vm, g_stop);
+    return run_all_in_one(vm, g_stop, command == "demo");
+  } catch (const zmq::error_t& e) {
+    std::cerr << "hearth " << command << ": " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "hearth " << command << ": " << e.what() << "\n";
+    return 2;
+  }
+}

@@ -1,0 +1,244 @@
+#include "cli/options.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <stdexcept>
+
+namespace hearth::cli {
+namespace {
+
+std::chrono::milliseconds ms(const po::variables_map& vm, const char* name) {
+  return std::chrono::milliseconds(vm[name].as<unsigned>());
+}
+
+void require_positive(const po::variables_map& vm, const char* name) {
+  if (vm.count(name) && vm[name].as<unsigned>() == 0) {
+    throw std::runtime_error(std::string("--") + name + " must be greater than 0");
+  }
+}
+
+}  // namespace
+
+po::options_description common_options() {
+  po::options_description d("General");
+  d.add_options()("help,h", "show this help and exit")(
+      "config", po::value<std::string>(),
+      "read options from this INI file too (key = value, same names as the long options; "
+      "the command line wins)")("log-level", po::value<std::string>()->default_value("info"),
+                                "trace, debug, info, warn, error or off")(
+      "stats-interval-ms", po::value<unsigned>()->default_value(0),
+      "log counters every this many ms (0: never)");
+  return d;
+}
+
+po::options_description broker_options() {
+  po::options_description d("Broker");
+  d.add_options()("frontend", po::value<std::string>()->default_value("tcp://127.0.0.1:7400"),
+                  "endpoint publishers connect to (ROUTER)")(
+      "backend", po::value<std::string>()->default_value("tcp://127.0.0.1:7401"),
+      "endpoint nodes connect to (ROUTER)")("node-timeout-ms",
+                                            po::value<unsigned>()->default_value(3000),
+                                            "a node silent this long leaves the ring")(
+      "hash-mode", po::value<std::string>()->default_value("fast"),
+      "fast (64-bit mixer) or ex_hash_ring (md5, places guilds exactly as Discord's ex_hash_ring)")(
+      "pin", po::value<std::vector<std::string>>()->composing(),
+      "GUILD=NODE: keep that guild on that node while it is live (repeatable)")(
+      "max-pending-per-node", po::value<unsigned>()->default_value(200000),
+      "messages held for a node that is not reading; half of it pauses publishers, beyond it "
+      "messages are dropped and counted");
+  return d;
+}
+
+po::options_description node_options(bool embedded) {
+  po::options_description d("Node");
+  auto add = d.add_options();
+  add("name", po::value<std::string>()->default_value("node-1"),
+      "unique node name (its routing id)");
+  if (!embedded) {
+    add("broker", po::value<std::string>()->default_value("tcp://127.0.0.1:7401"),
+        "broker backend endpoint to connect to");
+    add("roles", po::value<std::string>()->default_value("guild,session"),
+        "guild, session, or guild,session");
+  }
+  add("shards", po::value<unsigned>()->default_value(0), "shard threads (0: one per core)");
+  add("weight", po::value<unsigned>()->default_value(512),
+      "virtual nodes on the ring (a guild node's share of guilds)");
+  add("listen", po::value<std::string>()->default_value("tcp://127.0.0.1:7500"),
+      "endpoint clients connect to (session role)");
+  add("auth", po::value<std::string>()->default_value("dev"),
+      "dev (accept any token, logged loudly) or file (see --auth-file)");
+  add("auth-file", po::value<std::string>(), "token file: lines '<user id> <token>'");
+  add("heartbeat-ms", po::value<unsigned>()->default_value(500),
+      "how often the node re-registers with the broker");
+  add("client-heartbeat-ms", po::value<unsigned>()->default_value(15000),
+      "heartbeat interval advertised to clients in READY");
+  add("client-timeout-ms", po::value<unsigned>()->default_value(45000),
+      "close a connection's sessions after this long without a message from it");
+  add("subscribe-timeout-ms", po::value<unsigned>()->default_value(5000),
+      "retry a SUBSCRIBE unanswered this long");
+  add("subscribe-permits", po::value<unsigned>()->default_value(64),
+      "SUBSCRIBEs in flight per guild node (fail-fast semaphore)");
+  add("client-hwm", po::value<unsigned>()->default_value(1000),
+      "EVENTS messages queued per connection; a connection that fills it is closed "
+      "(SLOW_CONSUMER)");
+  add("max-batch", po::value<unsigned>()->default_value(256),
+      "events coalesced into one EVENTS message");
+  add("max-sessions-per-connection", po::value<unsigned>()->default_value(10000), "");
+  add("max-guilds-per-session", po::value<unsigned>()->default_value(1000), "");
+  add("max-members-per-guild", po::value<unsigned>()->default_value(1000000), "");
+  add("max-guilds", po::value<unsigned>()->default_value(1000000), "guilds per guild node");
+  add("max-payload", po::value<unsigned>()->default_value(1 << 20), "bytes per payload frame");
+  add("shard-queue", po::value<unsigned>()->default_value(65536),
+      "tasks waiting per shard; when full the node stops reading its inputs");
+  return d;
+}
+
+po::options_description demo_options() {
+  po::options_description d("Demo workload");
+  d.add_options()("demo-connections", po::value<unsigned>()->default_value(50),
+                  "client connections")("demo-sessions-per-connection",
+                                        po::value<unsigned>()->default_value(20),
+                                        "sessions multiplexed on each connection")(
+      "demo-guilds", po::value<unsigned>()->default_value(20), "guilds")(
+      "demo-guilds-per-session", po::value<unsigned>()->default_value(3), "")(
+      "demo-rate", po::value<unsigned>()->default_value(2000), "events published per second")(
+      "demo-payload-bytes", po::value<unsigned>()->default_value(100), "")(
+      "demo-duration-s", po::value<unsigned>()->default_value(0),
+      "stop after this long (0: never)");
+  return d;
+}
+
+po::variables_map parse(int argc, char** argv, const po::options_description& desc) {
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    if (vm.count("config")) {
+      const std::string path = vm["config"].as<std::string>();
+      std::ifstream in(path);
+      if (!in) throw std::runtime_error("cannot open config file '" + path + "'");
+      po::store(po::parse_config_file(in, desc), vm);
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw std::runtime_error(e.what());
+  }
+  return vm;
+}
+
+void apply_logging(const po::variables_map& vm) {
+  const std::string level = vm["log-level"].as<std::string>();
+  const auto parsed = spdlog::level::from_str(level);
+  if (parsed == spdlog::level::off && level != "off") {
+    throw std::runtime_error("--log-level must be trace, debug, info, warn, error or off; got '" +
+                             level + "'");
+  }
+  spdlog::set_level(parsed);
+  spdlog::set_pattern("%H:%M:%S.%e %^%l%$ %v");
+}
+
+BrokerConfig broker_config(const po::variables_map& vm) {
+  BrokerConfig c;
+  c.frontend = vm["frontend"].as<std::string>();
+  c.backend = vm["backend"].as<std::string>();
+  require_positive(vm, "node-timeout-ms");
+  require_positive(vm, "max-pending-per-node");
+  c.node_timeout = ms(vm, "node-timeout-ms");
+  c.max_pending_per_node = vm["max-pending-per-node"].as<unsigned>();
+  c.stats_interval = ms(vm, "stats-interval-ms");
+  const std::string mode = vm["hash-mode"].as<std::string>();
+  if (mode == "fast") {
+    c.mode = HashMode::kFast;
+  } else if (mode == "ex_hash_ring") {
+    c.mode = HashMode::kExHashRing;
+  } else {
+    throw std::runtime_error("--hash-mode must be 'fast' or 'ex_hash_ring'; got '" + mode + "'");
+  }
+  if (vm.count("pin")) {
+    for (const std::string& pin : vm["pin"].as<std::vector<std::string>>()) {
+      const auto eq = pin.find('=');
+      std::uint64_t guild = 0;
+      bool ok = eq != std::string::npos && eq > 0 && eq + 1 < pin.size();
+      if (ok) {
+        try {
+          std::size_t used = 0;
+          guild = std::stoull(pin.substr(0, eq), &used);
+          ok = used == eq;
+        } catch (const std::exception&) {
+          ok = false;
+        }
+      }
+      if (!ok)
+        throw std::runtime_error("--pin takes GUILD=NODE (e.g. 42=node-big); got '" + pin + "'");
+      c.pins[guild] = pin.substr(eq + 1);
+    }
+  }
+  return c;
+}
+
+NodeConfig node_config(const po::variables_map& vm) {
+  NodeConfig c;
+  c.name = vm["name"].as<std::string>();
+  if (vm.count("broker")) c.broker = vm["broker"].as<std::string>();
+  if (vm.count("roles")) {
+    const std::string roles = vm["roles"].as<std::string>();
+    c.guild_role = roles == "guild" || roles == "guild,session" || roles == "session,guild";
+    c.session_role = roles == "session" || roles == "guild,session" || roles == "session,guild";
+    if (!c.guild_role && !c.session_role) {
+      throw std::runtime_error("--roles must be guild, session or guild,session; got '" + roles +
+                               "'");
+    }
+  }
+  c.shards = vm["shards"].as<unsigned>();
+  for (const char* name : {"weight", "heartbeat-ms", "client-heartbeat-ms", "client-timeout-ms",
+                           "subscribe-timeout-ms", "subscribe-permits", "client-hwm", "max-batch",
+                           "max-sessions-per-connection", "max-guilds-per-session",
+                           "max-members-per-guild", "max-guilds", "max-payload", "shard-queue"}) {
+    require_positive(vm, name);
+  }
+  c.vnodes = vm["weight"].as<unsigned>();
+  c.listen = vm["listen"].as<std::string>();
+  c.heartbeat = ms(vm, "heartbeat-ms");
+  c.client_heartbeat = ms(vm, "client-heartbeat-ms");
+  c.client_timeout = ms(vm, "client-timeout-ms");
+  c.subscribe_timeout = ms(vm, "subscribe-timeout-ms");
+  c.stats_interval = ms(vm, "stats-interval-ms");
+  c.subscribe_permits = vm["subscribe-permits"].as<unsigned>();
+  c.client_hwm = vm["client-hwm"].as<unsigned>();
+  c.max_batch = vm["max-batch"].as<unsigned>();
+  c.max_sessions_per_connection = vm["max-sessions-per-connection"].as<unsigned>();
+  c.max_guilds_per_session = vm["max-guilds-per-session"].as<unsigned>();
+  c.max_members_per_guild = vm["max-members-per-guild"].as<unsigned>();
+  c.max_guilds = vm["max-guilds"].as<unsigned>();
+  c.max_payload = vm["max-payload"].as<unsigned>();
+  c.shard_queue = vm["shard-queue"].as<unsigned>();
+  if (c.client_timeout <= c.client_heartbeat) {
+    throw std::runtime_error("--client-timeout-ms must be greater than --client-heartbeat-ms");
+  }
+  const std::string auth = vm["auth"].as<std::string>();
+  if (auth == "file") {
+    if (!vm.count("auth-file")) throw std::runtime_error("--auth file needs --auth-file PATH");
+    c.tokens = make_file_token_checker(vm["auth-file"].as<std::string>());
+  } else if (auth != "dev") {
+    throw std::runtime_error("--auth must be 'dev' or 'file'; got '" + auth + "'");
+  }
+  return c;
+}
+
+DemoConfig demo_config(const po::variables_map& vm) {
+  DemoConfig d;
+  for (const char* name : {"demo-connections", "demo-sessions-per-connection", "demo-guilds",
+                           "demo-guilds-per-session", "demo-rate", "demo-payload-bytes"}) {
+    require_positive(vm, name);
+  }
+  d.connections = vm["demo-connections"].as<unsigned>();
+  d.sessions_per_connection = vm["demo-sessions-per-connection"].as<unsigned>();
+  d.guilds = vm["demo-guilds"].as<unsigned>();
+  d.guilds_per_session = std::min(vm["demo-guilds-per-session"].as<unsigned>(), d.guilds);
+  d.rate = vm["demo-rate"].as<unsigned>();
+  d.payload_bytes = std::max(16u, vm["demo-payload-bytes"].as<unsigned>());
+  d.duration_s = vm["demo-duration-s"].as<unsigned>();
+  return d;
+}
+
+}  // namespace hearth::cli

@@ -1,0 +1,196 @@
+#include "hearth/client.hpp"
+
+#include <zmq.hpp>
+
+#include "common/frames.hpp"
+#include "common/wire.hpp"
+
+namespace hearth::client {
+namespace {
+
+using protocol::Type;
+
+// One context for every client object of the process. Never destroyed, so a
+// client object that outlives main() cannot hang the process at exit.
+zmq::context_t& shared_context() {
+  static auto* ctx = new zmq::context_t(1);
+  return *ctx;
+}
+
+zmq::socket_t open_dealer(const std::string& endpoint) {
+  zmq::socket_t s(shared_context(), zmq::socket_type::dealer);
+  s.set(zmq::sockopt::linger, 0);
+  s.set(zmq::sockopt::rcvhwm, 0);
+  s.set(zmq::sockopt::sndhwm, 100000);
+  try {
+    s.connect(endpoint);
+  } catch (const zmq::error_t& e) {
+    throw Error("cannot connect to '" + endpoint + "': " + e.what());
+  }
+  return s;
+}
+
+void send_header(zmq::socket_t& s, const wire::HeaderWriter& w) {
+  Frames f;
+  f.push_back(frame_of(w.view()));
+  send_frames(s, f, false);
+}
+
+void send_raw_frames(zmq::socket_t& s, const std::vector<std::string>& frames) {
+  Frames f;
+  for (const auto& bytes : frames) f.push_back(frame_of(bytes));
+  send_frames(s, f, false);
+}
+
+// Decodes one message from a server; malformed input from the server becomes
+// a ServerError so the caller sees it.
+void decode(Frames& frames, std::vector<Message>& out) {
+  wire::HeaderReader r(frames[0].data(), frames[0].size());
+  auto fail = [&](const std::string& why) {
+    out.emplace_back(ServerError{static_cast<std::uint32_t>(protocol::Code::kMalformed),
+                                 "client could not decode a server message: " + why, 0});
+  };
+  if (!r.ok()) return fail(r.error().text);
+  switch (static_cast<Type>(r.type())) {
+    case Type::kReady: {
+      Ready m{r.u64("request_id"), r.u64("session_id"), r.u64("heartbeat_ms")};
+      if (r.ok()) return out.emplace_back(m), void();
+      break;
+    }
+    case Type::kSubscribed: {
+      Subscribed m{r.u64("session_id"), r.u64("guild_id"),
+                   static_cast<std::uint32_t>(r.u64("code")), r.u64("guild_seq")};
+      if (r.ok()) return out.emplace_back(m), void();
+      break;
+    }
+    case Type::kEvents: {
+      std::size_t n = 0;
+      const msgpack::object* items = r.array("events", wire::kMaxArrayItems, &n);
+      if (r.ok() && n != frames.size() - 1) {
+        return fail("EVENTS lists " + std::to_string(n) + " events but carries " +
+                    std::to_string(frames.size() - 1) + " payload frames");
+      }
+      for (std::size_t i = 0; i < n && r.ok(); ++i) {
+        const msgpack::object& e = items[i];
+        if (e.type != msgpack::type::ARRAY || e.via.array.size < 5) {
+          return fail("EVENTS entry is not [session_id, seq, guild_id, kind, guild_seq]");
+        }
+        const msgpack::object* f = e.via.array.ptr;
+        Event ev{r.u64_of(f[0], "session_id"), r.u64_of(f[1], "seq"),
+                 r.u64_of(f[2], "guild_id"),   r.u64_of(f[3], "kind"),
+                 r.u64_of(f[4], "guild_seq"),  std::string(view_of(frames[i + 1]))};
+        out.emplace_back(std::move(ev));
+      }
+      if (r.ok()) return;
+      break;
+    }
+    case Type::kSessionClosed: {
+      SessionClosed m{r.u64("session_id"), static_cast<std::uint32_t>(r.u64("code")),
+                      std::string(r.str("reason"))};
+      if (r.ok()) return out.emplace_back(std::move(m)), void();
+      break;
+    }
+    case Type::kError: {
+      ServerError m{static_cast<std::uint32_t>(r.u64("code")), std::string(r.str("text")),
+                    r.u64("ref")};
+      if (r.ok()) return out.emplace_back(std::move(m)), void();
+      break;
+    }
+    case Type::kHeartbeatAck: {
+      HeartbeatAck m{r.u64("nonce")};
+      if (r.ok()) return out.emplace_back(m), void();
+      break;
+    }
+    case Type::kPublishAck: {
+      PublishAck m{r.u64("ack_id"), r.u64("guild_id"), r.u64("guild_seq")};
+      if (r.ok()) return out.emplace_back(m), void();
+      break;
+    }
+    default:
+      return fail("unknown message type " + std::to_string(r.type()));
+  }
+  fail(r.error().text);
+}
+
+std::size_t poll_socket(zmq::socket_t& s, std::vector<Message>& out,
+                        std::chrono::milliseconds timeout) {
+  const std::size_t before = out.size();
+  Frames frames;
+  if (!recv_frames(s, frames)) {
+    zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, timeout);
+    if (!recv_frames(s, frames)) return 0;
+  }
+  do {
+    decode(frames, out);
+  } while (recv_frames(s, frames));
+  return out.size() - before;
+}
+
+}  // namespace
+
+struct SessionClient::Impl {
+  zmq::socket_t socket;
+};
+
+SessionClient::SessionClient(const std::string& endpoint)
+    : impl_(new Impl{open_dealer(endpoint)}) {}
+SessionClient::~SessionClient() = default;
+
+void SessionClient::identify(std::uint64_t request_id, std::uint64_t user_id,
+                             std::string_view token, const std::vector<std::uint64_t>& guilds) {
+  wire::HeaderWriter w(Type::kIdentify, 4);
+  w.u64(request_id).u64(user_id).str(token).u64_array(guilds);
+  send_header(impl_->socket, w);
+}
+
+void SessionClient::heartbeat(std::uint64_t nonce) {
+  wire::HeaderWriter w(Type::kHeartbeat, 1);
+  w.u64(nonce);
+  send_header(impl_->socket, w);
+}
+
+void SessionClient::leave(std::uint64_t session_id) {
+  wire::HeaderWriter w(Type::kLeave, 1);
+  w.u64(session_id);
+  send_header(impl_->socket, w);
+}
+
+void SessionClient::send_raw(const std::vector<std::string>& frames) {
+  send_raw_frames(impl_->socket, frames);
+}
+
+std::size_t SessionClient::poll(std::vector<Message>& out, std::chrono::milliseconds timeout) {
+  return poll_socket(impl_->socket, out, timeout);
+}
+
+struct Publisher::Impl {
+  zmq::socket_t socket;
+};
+
+Publisher::Publisher(const std::string& endpoint) : impl_(new Impl{open_dealer(endpoint)}) {}
+Publisher::~Publisher() = default;
+
+void Publisher::publish(std::uint64_t guild_id, std::uint64_t kind, std::string_view payload,
+                        std::uint64_t ack_id) {
+  wire::HeaderWriter w(Type::kPublish, 3);
+  w.u64(guild_id).u64(kind).u64(ack_id);
+  Frames f;
+  f.push_back(frame_of(w.view()));
+  f.push_back(frame_of(payload));
+  send_frames(impl_->socket, f, false);
+}
+
+void Publisher::send_raw(const std::vector<std::string>& frames) {
+  send_raw_frames(impl_->socket, frames);
+}
+
+std::size_t Publisher::poll(std::vector<Message>& out, std::chrono::milliseconds timeout) {
+  return poll_socket(impl_->socket, out, timeout);
+}
+
+const char* code_name(std::uint32_t code) {
+  return wire::code_name(static_cast<protocol::Code>(code));
+}
+
+}  // namespace hearth::client

@@ -1,0 +1,27 @@
+// Message types spoken only between Hearth processes (broker <-> nodes).
+// They share the public header layout ([version, type, fields...]) but are not
+// part of the client protocol and may change between Hearth releases; a
+// cluster runs one Hearth version. Layouts are documented in docs/design.md.
+#pragma once
+
+#include <cstdint>
+
+namespace hearth::internal {
+
+enum class Type : std::uint32_t {
+  kRegister = 64,  // node -> broker: [name, roles, vnodes, incarnation, shards]
+  kRing =
+      65,  // broker -> node: [version, mode, [[name, vnodes, roles, inc]...], [[guild, name]...]]
+  kForwardPublish = 66,  // broker -> guild node: [guild, kind, ack_id, publisher] + payload
+  kSubscribe = 67,       // session node -> guild node: [guild, session, user]
+  kSubscribeReply = 68,  // guild node -> session node: [guild, session, code, guild_seq]
+  kUnsubscribe = 69,     // session node -> guild node: [guild, session]
+  kFanout = 70,          // guild node -> session node: [guild, guild_seq, kind] + sids + payload
+};
+
+enum Role : std::uint32_t { kGuildRole = 1, kSessionRole = 2 };
+
+// First byte of a destination frame naming a publisher rather than a node.
+inline constexpr char kPublisherPrefix = '@';
+
+}  // namespace hearth::internal

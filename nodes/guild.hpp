@@ -1,0 +1,61 @@
+// A guild actor: its sequence counter and its member sessions grouped by the
+// session node that hosts them. Owned by one shard thread; not thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+#include <zmq.hpp>
+
+namespace hearth {
+
+class Guild {
+ public:
+  // Members of one session node, and their ids packed once for every event
+  // until membership changes (Manifold: one frame per node, not per session).
+  struct NodeGroup {
+    std::vector<std::uint64_t> sessions;
+    std::unordered_map<std::uint64_t, std::size_t> position;
+    zmq::message_t packed;
+    bool packed_valid = false;
+  };
+
+  explicit Guild(std::uint64_t id) : id_(id) {}
+
+  std::uint64_t id() const { return id_; }
+  std::uint64_t seq() const { return seq_; }
+  std::uint64_t next_seq() { return ++seq_; }
+  std::size_t member_count() const { return members_; }
+
+  // False when the session was already a member.
+  bool add(const std::string& node, std::uint64_t session);
+  // False when it was not a member.
+  bool remove(const std::string& node, std::uint64_t session);
+  // Drops every member on a node that left (or restarted).
+  void drop_node(const std::string& node);
+
+  // Calls f(node, packed_ids_frame) for every node with members; the frame is
+  // shared by reference (copy it with zmq::message_t::copy).
+  template <class F>
+  void for_each_node(F&& f) {
+    for (auto& [node, group] : groups_) {
+      if (!group.packed_valid) pack(group);
+      f(node, group.packed);
+    }
+  }
+
+  std::chrono::steady_clock::time_point last_active;
+
+ private:
+  static void pack(NodeGroup& group);
+
+  std::uint64_t id_;
+  std::uint64_t seq_ = 0;
+  std::size_t members_ = 0;
+  std::map<std::string, NodeGroup> groups_;
+};
+
+}  // namespace hearth

@@ -1,0 +1,392 @@
+#include "nodes/node.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <random>
+#include <stdexcept>
+#include <thread>
+
+#include "common/internal.hpp"
+#include "common/wire.hpp"
+#include "nodes/partitioner.hpp"
+
+namespace hearth {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::size_t kMaxBrokerBacklog = 200000;
+constexpr int kBurst = 1024;
+
+std::uint64_t random_incarnation() {
+  std::random_device rd;
+  return (static_cast<std::uint64_t>(rd()) << 32) | rd();
+}
+
+std::uint32_t u32(internal::Type t) {
+  return static_cast<std::uint32_t>(t);
+}
+
+}  // namespace
+
+Node::Node(zmq::context_t& ctx, NodeConfig config)
+    : config_(std::move(config)),
+      ctx_(ctx),
+      incarnation_(random_incarnation()),
+      tokens_(config_.tokens ? config_.tokens : make_dev_token_checker()),
+      limiter_(config_.subscribe_permits),
+      broker_(ctx, zmq::socket_type::dealer),
+      clients_(ctx, zmq::socket_type::router),
+      from_shards_(ctx, zmq::socket_type::pull) {
+  if (config_.name.empty() || config_.name.size() > 255 ||
+      config_.name[0] == internal::kPublisherPrefix) {
+    throw std::invalid_argument("node name must be 1..255 bytes and not start with '@'");
+  }
+  if (!config_.guild_role && !config_.session_role) {
+    throw std::invalid_argument("a node needs the guild role, the session role, or both");
+  }
+  if (config_.shards == 0) config_.shards = std::max(1u, std::thread::hardware_concurrency());
+  if (config_.shards > kMaxShards) {
+    throw std::invalid_argument("at most " + std::to_string(kMaxShards) + " shards");
+  }
+  if (config_.vnodes == 0 || config_.vnodes > 65536) {
+    throw std::invalid_argument("weight (vnodes) must be in 1..65536");
+  }
+  if (config_.max_batch == 0) throw std::invalid_argument("max batch must be at least 1");
+}
+
+Node::~Node() {
+  for (auto& s : shards_) s->stop();
+  for (auto& s : shards_) s->join();
+}
+
+void Node::bind() {
+  hub_endpoint_ = "inproc://hearth-hub-" + config_.name + "-" + std::to_string(incarnation_);
+  from_shards_.set(zmq::sockopt::rcvhwm, 0);
+  from_shards_.bind(hub_endpoint_);
+
+  broker_.set(zmq::sockopt::routing_id, config_.name);
+  broker_.set(zmq::sockopt::linger, 0);
+  broker_.set(zmq::sockopt::sndhwm, 100000);
+  broker_.set(zmq::sockopt::rcvhwm, 100000);
+  broker_.connect(config_.broker);
+
+  if (config_.session_role) {
+    clients_.set(zmq::sockopt::router_mandatory, 1);
+    clients_.set(zmq::sockopt::sndhwm, static_cast<int>(config_.client_hwm));
+    clients_.set(zmq::sockopt::rcvhwm, 10000);
+    clients_.set(zmq::sockopt::linger, 0);
+    clients_.set(zmq::sockopt::maxmsgsize,
+                 static_cast<std::int64_t>(config_.max_payload + wire::kMaxHeaderBytes));
+    clients_.bind(config_.listen);
+  }
+
+  shared_ =
+      std::make_unique<NodeShared>(NodeShared{config_, ctx_, hub_endpoint_, ring_, stats_, limiter_,
+                                              *tokens_, incarnation_, config_.shards});
+  carry_.resize(config_.shards);
+  for (unsigned i = 0; i < config_.shards; ++i) {
+    shards_.push_back(std::make_unique<Shard>(i, *shared_));
+    shards_.back()->start();
+  }
+  spdlog::info("node '{}': roles {}{}, {} shard(s), broker {}{}", config_.name,
+               config_.guild_role ? "guild " : "", config_.session_role ? "session" : "",
+               config_.shards, config_.broker,
+               config_.session_role ? ", clients on " + config_.listen : "");
+  if (config_.session_role)
+    spdlog::warn("node '{}': tokens: {}", config_.name, tokens_->describe());
+}
+
+bool Node::throttled() const {
+  return carried_ > 0 || to_broker_.size() >= kMaxBrokerBacklog / 2;
+}
+
+void Node::run(const std::atomic<bool>& stop) {
+  Frames frames;
+  auto next_register = Clock::now();
+  auto next_stats = Clock::now() + config_.stats_interval;
+  auto next_goodbye = Clock::now();
+  while (!stop.load(std::memory_order_relaxed)) {
+    const bool paused = throttled();
+    zmq::pollitem_t items[3] = {{from_shards_.handle(), 0, ZMQ_POLLIN, 0},
+                                {broker_.handle(), 0, ZMQ_POLLIN, 0},
+                                {clients_.handle(), 0, ZMQ_POLLIN, 0}};
+    const int count = paused ? 1 : (config_.session_role ? 3 : 2);
+    const bool busy = paused || !to_broker_.empty() || !goodbye_deadline_.empty();
+    zmq::poll(items, count, std::chrono::milliseconds(busy ? 1 : 50));
+
+    for (int i = 0; i < 4 * kBurst && recv_frames(from_shards_, frames); ++i) {
+      on_shard_output(frames);
+    }
+    if (!to_broker_.empty()) send_to_broker(frames, 0);  // flushes the backlog only
+    if (carried_ > 0) retry_carried();
+    for (int i = 0; i < kBurst && !throttled() && recv_frames(broker_, frames); ++i) {
+      on_broker(frames);
+    }
+    if (config_.session_role) {
+      for (int i = 0; i < kBurst && !throttled() && recv_frames(clients_, frames); ++i) {
+        on_client(frames);
+      }
+    }
+    const auto now = Clock::now();
+    if (now >= next_register) {
+      register_with_broker();
+      next_register = now + config_.heartbeat;
+    }
+    if (!goodbye_deadline_.empty() && now >= next_goodbye) {
+      retry_goodbyes();
+      next_goodbye = now + std::chrono::milliseconds(50);
+    }
+    if (config_.stats_interval.count() > 0 && now >= next_stats) {
+      spdlog::info("node '{}' stats: {}", config_.name, stats_.summary());
+      next_stats = now + config_.stats_interval;
+    }
+  }
+  for (auto& s : shards_) s->stop();
+  for (auto& s : shards_) s->join();
+}
+
+void Node::register_with_broker() {
+  wire::HeaderWriter w(u32(internal::Type::kRegister), 5);
+  std::uint32_t roles = 0;
+  if (config_.guild_role) roles |= internal::kGuildRole;
+  if (config_.session_role) roles |= internal::kSessionRole;
+  w.str(config_.name).u64(roles).u64(config_.vnodes).u64(incarnation_).u64(config_.shards);
+  Frames f;
+  f.emplace_back();  // to the broker itself
+  f.push_back(frame_of(w.view()));
+  // Registration is periodic: a full link just skips this beat.
+  send_frames(broker_, f, true);
+}
+
+void Node::push_task(unsigned shard, TaskPtr task) {
+  auto& carry = carry_[shard];
+  if (carry.empty() && shards_[shard]->inbox().try_push(task)) return;
+  carry.push_back(std::move(task));
+  ++carried_;
+}
+
+void Node::retry_carried() {
+  for (unsigned i = 0; i < carry_.size(); ++i) {
+    auto& carry = carry_[i];
+    while (!carry.empty() && shards_[i]->inbox().try_push(carry.front())) {
+      carry.pop_front();
+      --carried_;
+    }
+  }
+}
+
+void Node::on_broker(Frames& frames) {
+  // [source node ("" = broker), header, ...]
+  if (frames.size() < 2) return;
+  wire::HeaderReader r(frames[1].data(), frames[1].size());
+  if (!r.ok()) {
+    ++stats_.malformed;
+    spdlog::warn("node '{}': bad frame from '{}': {}", config_.name, view_of(frames[0]),
+                 r.error().text);
+    return;
+  }
+  const unsigned shards = config_.shards;
+  switch (static_cast<internal::Type>(r.type())) {
+    case internal::Type::kRing: {
+      auto update = std::make_shared<RingUpdate>(decode_ring_update(r));
+      if (!r.ok()) {
+        spdlog::error("node '{}': bad RING message: {}", config_.name, r.error().text);
+        return;
+      }
+      ring_.publish(update->build_ring());
+      spdlog::info("node '{}': ring version {} ({} node(s))", config_.name, update->version,
+                   update->nodes.size());
+      for (unsigned i = 0; i < shards; ++i) {
+        auto task = std::make_unique<Task>();
+        task->kind = Task::Kind::kRing;
+        task->ring = update;
+        push_task(i, std::move(task));
+      }
+      return;
+    }
+    case internal::Type::kForwardPublish: {
+      auto task = std::make_unique<Task>();
+      task->kind = Task::Kind::kPublish;
+      task->guild = r.u64("guild");
+      task->event_kind = r.u64("kind");
+      task->ack_id = r.u64("ack_id");
+      task->peer = std::string(r.bin("publisher", 255));
+      if (!r.ok() || frames.size() != 3 || !config_.guild_role) {
+        ++stats_.malformed;
+        return;
+      }
+      task->payload = std::move(frames[2]);
+      const unsigned target = shard_of_key(task->guild, shards);
+      push_task(target, std::move(task));
+      return;
+    }
+    case internal::Type::kFanout: {
+      const std::uint64_t guild = r.u64("guild");
+      const std::uint64_t guild_seq = r.u64("guild_seq");
+      const std::uint64_t kind = r.u64("kind");
+      std::uint64_t foreign = 0;
+      if (!r.ok() || frames.size() != 4 ||
+          !partition_sessions(view_of(frames[2]), shards, partition_, &foreign)) {
+        ++stats_.malformed;
+        return;
+      }
+      stats_.stale_deliveries += foreign;
+      const std::string source(view_of(frames[0]));
+      for (unsigned i = 0; i < shards; ++i) {
+        if (partition_[i].empty()) continue;
+        auto task = std::make_unique<Task>();
+        task->kind = Task::Kind::kDeliver;
+        task->peer = source;
+        task->guild = guild;
+        task->guild_seq = guild_seq;
+        task->event_kind = kind;
+        task->sessions.swap(partition_[i]);
+        task->payload.copy(frames[3]);
+        push_task(i, std::move(task));
+      }
+      return;
+    }
+    case internal::Type::kSubscribe:
+    case internal::Type::kUnsubscribe:
+    case internal::Type::kSubscribeReply: {
+      const std::uint64_t guild = r.u64("guild");
+      const std::uint64_t session = r.u64("session");
+      if (!r.ok()) {
+        ++stats_.malformed;
+        return;
+      }
+      const bool to_session = r.type() == u32(internal::Type::kSubscribeReply);
+      const unsigned shard = to_session ? shard_of_session(session) : shard_of_key(guild, shards);
+      if (shard >= shards) return;
+      auto task = std::make_unique<Task>();
+      task->kind = Task::Kind::kNodeMessage;
+      task->peer = std::string(view_of(frames[0]));
+      task->frames.push_back(std::move(frames[1]));
+      push_task(shard, std::move(task));
+      return;
+    }
+    default:
+      ++stats_.malformed;
+      spdlog::warn("node '{}': unexpected message type {} from '{}'", config_.name, r.type(),
+                   view_of(frames[0]));
+  }
+}
+
+void Node::on_client(Frames& frames) {
+  // [routing id, header, ...]
+  if (frames.size() < 2) {
+    ++stats_.malformed;
+    wire::HeaderWriter w(protocol::Type::kError, 3);
+    w.u64(static_cast<std::uint64_t>(protocol::Code::kMalformed))
+        .str("message has no header frame")
+        .u64(0);
+    Frames reply;
+    reply.push_back(std::move(frames[0]));
+    reply.push_back(frame_of(w.view()));
+    send_frames(clients_, reply, true);
+    return;
+  }
+  auto task = std::make_unique<Task>();
+  task->kind = Task::Kind::kClient;
+  task->peer = std::string(view_of(frames[0]));
+  for (std::size_t i = 1; i < frames.size(); ++i) task->frames.push_back(std::move(frames[i]));
+  const unsigned target = shard_of_connection(task->peer, config_.shards);
+  push_task(target, std::move(task));
+}
+
+void Node::on_shard_output(Frames& frames) {
+  if (frames.size() < 3) return;
+  switch (static_cast<char>(*static_cast<const char*>(frames[0].data()))) {
+    case Shard::kToBroker:
+      send_to_broker(frames, 1);
+      return;
+    case Shard::kToClient:
+      send_to_client(frames, 1, false);
+      return;
+    case Shard::kGoodbye:
+      send_to_client(frames, 1, true);
+      return;
+    default:
+      return;
+  }
+}
+
+void Node::send_to_broker(Frames& frames, std::size_t first) {
+  // Keeps order: nothing new goes out while a backlog waits.
+  while (!to_broker_.empty()) {
+    if (send_frames(broker_, to_broker_.front(), true) != SendResult::kSent) break;
+    to_broker_.pop_front();
+  }
+  if (first == 0) return;
+  Frames out;
+  out.reserve(frames.size() - first);
+  for (std::size_t i = first; i < frames.size(); ++i) out.push_back(std::move(frames[i]));
+  if (to_broker_.empty() && send_frames(broker_, out, true) == SendResult::kSent) return;
+  if (to_broker_.size() >= kMaxBrokerBacklog) {
+    ++stats_.dropped_unroutable;
+    return;
+  }
+  to_broker_.push_back(std::move(out));
+}
+
+void Node::send_to_client(Frames& frames, std::size_t first, bool goodbye) {
+  std::string peer(view_of(frames[first]));
+  Frames out;
+  out.reserve(frames.size() - first);
+  for (std::size_t i = first; i < frames.size(); ++i) out.push_back(std::move(frames[i]));
+  if (stalled_.count(peer)) {
+    if (goodbye) goodbyes_[peer].push_back(std::move(out));
+    return;  // data for a connection being closed is dropped: its sessions are gone
+  }
+  switch (send_frames(clients_, out, true)) {
+    case SendResult::kSent:
+      return;
+    case SendResult::kUnroutable: {
+      ++stats_.dropped_unroutable;
+      auto task = std::make_unique<Task>();
+      task->kind = Task::Kind::kConnectionGone;
+      task->peer = peer;
+      const unsigned target = shard_of_connection(peer, config_.shards);
+      push_task(target, std::move(task));
+      return;
+    }
+    case SendResult::kWouldBlock: {
+      stalled_.insert(peer);
+      goodbye_deadline_[peer] = Clock::now() + config_.client_timeout;
+      if (goodbye) goodbyes_[peer].push_back(std::move(out));
+      auto task = std::make_unique<Task>();
+      task->kind = Task::Kind::kConnectionStalled;
+      task->peer = peer;
+      const unsigned target = shard_of_connection(peer, config_.shards);
+      push_task(target, std::move(task));
+      return;
+    }
+  }
+}
+
+void Node::retry_goodbyes() {
+  const auto now = Clock::now();
+  for (auto it = goodbye_deadline_.begin(); it != goodbye_deadline_.end();) {
+    const std::string& peer = it->first;
+    auto queue = goodbyes_.find(peer);
+    bool done = now > it->second;
+    if (queue != goodbyes_.end()) {
+      while (!done && !queue->second.empty()) {
+        const SendResult r = send_frames(clients_, queue->second.front(), true);
+        if (r == SendResult::kWouldBlock) break;
+        if (r == SendResult::kUnroutable) done = true;
+        queue->second.pop_front();
+      }
+      done = done || queue->second.empty();
+    }
+    if (done) {
+      if (queue != goodbyes_.end()) goodbyes_.erase(queue);
+      stalled_.erase(peer);
+      it = goodbye_deadline_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace hearth

@@ -1,0 +1,73 @@
+// A node: the hub thread that owns the node's sockets (broker link, client
+// listener) and its shards. The hub decodes only enough of each frame to pick
+// the shard that owns it (the partitioner); shards do the work.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+#include <zmq.hpp>
+
+#include "broker/ring_handle.hpp"
+#include "nodes/node_config.hpp"
+#include "nodes/node_stats.hpp"
+#include "nodes/shard.hpp"
+#include "nodes/subscribe_limiter.hpp"
+
+namespace hearth {
+
+class Node {
+ public:
+  // Throws std::invalid_argument for a config that cannot work.
+  Node(zmq::context_t& ctx, NodeConfig config);
+  ~Node();
+
+  // Binds the client listener and connects to the broker; throws zmq::error_t.
+  void bind();
+  // Runs the hub until `stop` becomes true, then stops the shards.
+  void run(const std::atomic<bool>& stop);
+
+  const NodeStats& stats() const { return stats_; }
+  const NodeConfig& config() const { return config_; }
+  // The ring this node currently routes by (thread-safe).
+  std::shared_ptr<const Ring> ring() const { return ring_.load(); }
+
+ private:
+  void on_broker(Frames& frames);
+  void on_client(Frames& frames);
+  void on_shard_output(Frames& frames);
+  void send_to_client(Frames& frames, std::size_t first, bool goodbye);
+  void send_to_broker(Frames& frames, std::size_t first);
+  void push_task(unsigned shard, TaskPtr task);
+  void retry_carried();
+  void retry_goodbyes();
+  void register_with_broker();
+  bool throttled() const;
+
+  NodeConfig config_;
+  zmq::context_t& ctx_;
+  std::uint64_t incarnation_;
+  std::shared_ptr<const TokenChecker> tokens_;
+  NodeStats stats_;
+  RingHandle ring_;
+  SubscribeLimiter limiter_;
+  zmq::socket_t broker_;
+  zmq::socket_t clients_;
+  zmq::socket_t from_shards_;
+  std::string hub_endpoint_;
+  std::unique_ptr<NodeShared> shared_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::vector<std::deque<TaskPtr>> carry_;  // tasks a full shard inbox refused
+  std::size_t carried_ = 0;
+  std::deque<Frames> to_broker_;             // backlog while the broker link is full
+  std::unordered_set<std::string> stalled_;  // connections being closed for a full queue
+  std::unordered_map<std::string, std::deque<Frames>> goodbyes_;
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> goodbye_deadline_;
+  std::vector<std::vector<std::uint64_t>> partition_;
+};
+
+}  // namespace hearth

@@ -1,0 +1,43 @@
+// Everything a node is told at start. Defaults are the documented defaults of
+// `hearth node --help`.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "nodes/auth.hpp"
+
+namespace hearth {
+
+struct NodeConfig {
+  std::string name = "node-1";
+  std::string broker = "tcp://127.0.0.1:7401";
+  bool guild_role = true;
+  bool session_role = true;
+  unsigned shards = 0;  // 0: one per core
+  std::uint32_t vnodes = 512;
+  std::string listen = "tcp://127.0.0.1:7500";  // clients (session role)
+
+  std::chrono::milliseconds heartbeat{500};           // REGISTER to the broker
+  std::chrono::milliseconds client_heartbeat{15000};  // advertised in READY
+  std::chrono::milliseconds client_timeout{45000};    // silence before sessions close
+  std::chrono::milliseconds subscribe_timeout{5000};
+  std::chrono::milliseconds stats_interval{0};
+
+  // Bounds.
+  std::uint32_t subscribe_permits = 64;  // outstanding SUBSCRIBEs per guild node
+  std::uint32_t client_hwm = 1000;       // EVENTS messages queued per connection
+  std::uint32_t max_batch = 256;         // events per EVENTS message
+  std::uint32_t max_sessions_per_connection = 10000;
+  std::uint32_t max_guilds_per_session = 1000;
+  std::uint32_t max_members_per_guild = 1000000;
+  std::uint64_t max_guilds = 1000000;
+  std::size_t max_payload = 1 << 20;
+  std::size_t shard_queue = 65536;  // tasks waiting per shard
+
+  std::shared_ptr<const TokenChecker> tokens;  // null: development mode
+};
+
+}  // namespace hearth

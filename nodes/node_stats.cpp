@@ -1,0 +1,19 @@
+#include "nodes/node_stats.hpp"
+
+#include <sstream>
+
+namespace hearth {
+
+std::string NodeStats::summary() const {
+  std::ostringstream out;
+  out << "connections=" << connections << " sessions=" << sessions << " guilds=" << guilds
+      << " published=" << published << " fanout_frames=" << fanout_frames
+      << " deliveries=" << deliveries << " client_messages=" << client_messages
+      << " malformed=" << malformed << " auth_failures=" << auth_failures
+      << " slow_consumers=" << slow_consumers << " heartbeat_timeouts=" << heartbeat_timeouts
+      << " stale=" << stale_deliveries << " unroutable=" << dropped_unroutable
+      << " subscribe_retries=" << subscribe_retries << " permit_denied=" << permit_denied;
+  return out.str();
+}
+
+}  // namespace hearth

@@ -1,0 +1,31 @@
+// Counters a node keeps; written by its threads, read by anyone.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace hearth {
+
+struct NodeStats {
+  using Counter = std::atomic<std::uint64_t>;
+  Counter connections{0};
+  Counter sessions{0};
+  Counter guilds{0};
+  Counter published{0};        // events sequenced by this node's guilds
+  Counter fanout_frames{0};    // per-node frames sent by this node's guilds
+  Counter deliveries{0};       // events queued to sessions
+  Counter client_messages{0};  // EVENTS messages written to connections
+  Counter malformed{0};        // bad frames answered with ERROR
+  Counter auth_failures{0};
+  Counter slow_consumers{0};  // connections closed for a full queue
+  Counter heartbeat_timeouts{0};
+  Counter stale_deliveries{0};  // events for a session that left or moved
+  Counter dropped_unroutable{0};
+  Counter subscribe_retries{0};
+  Counter permit_denied{0};  // fail-fast semaphore refusals
+
+  std::string summary() const;
+};
+
+}  // namespace hearth

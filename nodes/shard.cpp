@@ -1,0 +1,653 @@
+#include "nodes/shard.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "common/internal.hpp"
+#include "nodes/session_id.hpp"
+
+namespace hearth {
+namespace {
+
+using protocol::Code;
+using protocol::Type;
+using State = GuildLink::State;
+
+constexpr auto kGuildIdle = std::chrono::seconds(60);
+constexpr auto kSweepEvery = std::chrono::milliseconds(250);
+
+std::uint32_t u32(internal::Type t) {
+  return static_cast<std::uint32_t>(t);
+}
+
+// Refusals a retry cannot fix: the client is told and the link stops.
+bool is_final(Code code) {
+  return code == Code::kLimit || code == Code::kRejected;
+}
+
+}  // namespace
+
+Shard::Shard(unsigned index, NodeShared& shared)
+    : index_(index),
+      shared_(shared),
+      inbox_(shared.config.shard_queue),
+      ring_(shared.ring),
+      backoff_(std::chrono::milliseconds(50), std::chrono::milliseconds(5000),
+               shared.incarnation * 131 + index) {}
+
+Shard::~Shard() {
+  stop();
+  join();
+}
+
+void Shard::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void Shard::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Shard::send(Frames& frames) {
+  send_frames(out_, frames, false);
+}
+
+void Shard::run() {
+  out_ = zmq::socket_t(shared_.zmq, zmq::socket_type::push);
+  out_.set(zmq::sockopt::sndhwm, 0);  // bounded by the hub's input throttling
+  out_.set(zmq::sockopt::linger, 0);
+  out_.connect(shared_.hub_endpoint);
+  std::deque<TaskPtr> batch;
+  while (!stopping_.load(std::memory_order_relaxed)) {
+    auto wait = std::chrono::milliseconds(50);
+    if (!timers_.empty()) {
+      auto until = std::chrono::duration_cast<std::chrono::milliseconds>(timers_.begin()->first -
+                                                                         Clock::now());
+      wait = std::clamp(until, std::chrono::milliseconds(0), wait);
+    }
+    inbox_.pop_all(batch, wait);
+    for (TaskPtr& task : batch) {
+      try {
+        handle(*task);
+      } catch (const std::exception& e) {
+        spdlog::error("shard {}: task failed: {}", index_, e.what());
+      }
+    }
+    batch.clear();
+    const auto now = Clock::now();
+    run_timers(now);
+    if (now >= next_sweep_) {
+      sweep_connections(now);
+      sweep_guilds(now);
+      next_sweep_ = now + kSweepEvery;
+    }
+    flush_dirty();
+  }
+  out_.close();
+}
+
+void Shard::handle(Task& task) {
+  switch (task.kind) {
+    case Task::Kind::kClient:
+      on_client(task);
+      break;
+    case Task::Kind::kDeliver:
+      on_deliver(task);
+      break;
+    case Task::Kind::kPublish:
+      on_publish(task);
+      break;
+    case Task::Kind::kRing:
+      on_ring(task);
+      break;
+    case Task::Kind::kConnectionStalled:
+      ++shared_.stats.slow_consumers;
+      spdlog::warn("shard {}: connection {} stopped reading; its sessions are closed", index_,
+                   hex_id(task.peer));
+      close_connection(task.peer, Code::kSlowConsumer,
+                       "outbound queue full: the client did not read fast enough", true, true);
+      break;
+    case Task::Kind::kConnectionGone:
+      close_connection(task.peer, Code::kSlowConsumer, "connection gone", false, false);
+      break;
+    case Task::Kind::kNodeMessage: {
+      wire::HeaderReader r(task.frames[0].data(), task.frames[0].size());
+      if (!r.ok()) break;  // the hub checked it
+      switch (static_cast<internal::Type>(r.type())) {
+        case internal::Type::kSubscribe:
+          on_subscribe(task.peer, r);
+          break;
+        case internal::Type::kUnsubscribe:
+          on_unsubscribe(task.peer, r);
+          break;
+        case internal::Type::kSubscribeReply:
+          on_subscribe_reply(task.peer, r);
+          break;
+        default:
+          break;
+      }
+      break;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- client side
+
+void Shard::send_client_error(const std::string& peer, Code code, const std::string& text,
+                              std::uint64_t ref) {
+  ++shared_.stats.malformed;
+  wire::HeaderWriter w(Type::kError, 3);
+  w.u64(static_cast<std::uint64_t>(code)).str(text).u64(ref);
+  Frames f;
+  f.push_back(frame_of(std::string_view("C", 1)));
+  f.push_back(frame_of(peer));
+  f.push_back(frame_of(w.view()));
+  send(f);
+}
+
+void Shard::on_client(Task& task) {
+  const std::string& peer = task.peer;
+  auto conn_it = connections_.find(peer);
+  Connection* conn = conn_it == connections_.end() ? nullptr : &conn_it->second;
+  if (conn) conn->last_seen = Clock::now();
+
+  wire::HeaderReader r(task.frames[0].data(), task.frames[0].size());
+  if (!r.ok()) {
+    send_client_error(peer, r.error().code, r.error().text, 0);
+    return;
+  }
+  if (task.frames.size() != 1) {
+    send_client_error(peer, Code::kMalformed,
+                      std::string(wire::type_name(r.type())) + " takes only a header frame; got " +
+                          std::to_string(task.frames.size()),
+                      0);
+    return;
+  }
+  switch (static_cast<Type>(r.type())) {
+    case Type::kIdentify:
+      on_identify(conn, peer, r);
+      return;
+    case Type::kHeartbeat: {
+      const std::uint64_t nonce = r.has_more() ? r.u64("nonce") : 0;
+      if (!r.ok()) return send_client_error(peer, r.error().code, r.error().text, 0);
+      wire::HeaderWriter w(Type::kHeartbeatAck, 1);
+      w.u64(nonce);
+      Frames f;
+      f.push_back(frame_of(std::string_view("C", 1)));
+      f.push_back(frame_of(peer));
+      f.push_back(frame_of(w.view()));
+      send(f);
+      return;
+    }
+    case Type::kLeave:
+      on_leave(peer, r);
+      return;
+    default:
+      send_client_error(peer, Code::kUnknownType,
+                        "a session node accepts IDENTIFY, HEARTBEAT and LEAVE; got type " +
+                            std::to_string(r.type()),
+                        0);
+  }
+}
+
+void Shard::on_identify(Connection* conn, const std::string& peer, wire::HeaderReader& r) {
+  const NodeConfig& cfg = shared_.config;
+  const std::uint64_t request = r.u64("request_id");
+  const std::uint64_t user = r.u64("user_id");
+  const std::string_view token = r.str("token");
+  std::vector<std::uint64_t> guilds;
+  r.u64_array("guilds", cfg.max_guilds_per_session, guilds);
+  if (!r.ok()) return send_client_error(peer, r.error().code, r.error().text, request);
+  if (!cfg.session_role) {
+    return send_client_error(peer, Code::kUnknownType, "this node does not host sessions", request);
+  }
+  if (conn && conn->sessions.size() >= cfg.max_sessions_per_connection) {
+    return send_client_error(peer, Code::kLimit,
+                             "a connection may carry at most " +
+                                 std::to_string(cfg.max_sessions_per_connection) + " sessions",
+                             request);
+  }
+  if (auto refusal = shared_.tokens.check(user, token)) {
+    ++shared_.stats.auth_failures;
+    return send_client_error(peer, Code::kAuthFailed, *refusal, request);
+  }
+  if (!conn) {
+    conn = &connections_[peer];
+    conn->id = peer;
+    conn->last_seen = Clock::now();
+    ++shared_.stats.connections;
+  }
+  const std::uint64_t sid =
+      make_session_id(static_cast<std::uint32_t>(shared_.incarnation), next_counter_++, index_);
+  Session& s = sessions_[sid];
+  s.id = sid;
+  s.user = user;
+  s.connection = peer;
+  conn->sessions.push_back(sid);
+  ++shared_.stats.sessions;
+
+  wire::HeaderWriter w(Type::kReady, 3);
+  w.u64(request).u64(sid).u64(static_cast<std::uint64_t>(cfg.client_heartbeat.count()));
+  Frames f;
+  f.push_back(frame_of(std::string_view("C", 1)));
+  f.push_back(frame_of(peer));
+  f.push_back(frame_of(w.view()));
+  send(f);
+
+  for (std::uint64_t g : guilds) {
+    auto [it, fresh] = s.guilds.try_emplace(g);
+    if (fresh) try_subscribe(s, g, it->second);
+  }
+}
+
+void Shard::on_leave(const std::string& peer, wire::HeaderReader& r) {
+  const std::uint64_t sid = r.u64("session_id");
+  if (!r.ok()) return send_client_error(peer, r.error().code, r.error().text, 0);
+  auto it = sessions_.find(sid);
+  if (it == sessions_.end() || it->second.connection != peer) {
+    return send_client_error(peer, Code::kUnknownSession,
+                             "session " + std::to_string(sid) + " is not live on this connection",
+                             sid);
+  }
+  close_session(sid, Code::kClosedByClient, "closed by the client", true, false);
+  auto conn = connections_.find(peer);
+  if (conn != connections_.end() && conn->second.sessions.empty()) {
+    connections_.erase(conn);
+    --shared_.stats.connections;
+  }
+}
+
+void Shard::close_session(std::uint64_t sid, Code code, const std::string& reason, bool tell_client,
+                          bool goodbye) {
+  auto it = sessions_.find(sid);
+  if (it == sessions_.end()) return;
+  Session& s = it->second;
+  for (auto& [guild, link] : s.guilds) {
+    if (link.state == State::kPending) release_permit(link);
+    if (link.state == State::kPending || link.state == State::kActive) {
+      if (live_nodes_.count(link.owner)) {
+        wire::HeaderWriter w(u32(internal::Type::kUnsubscribe), 2);
+        w.u64(guild).u64(sid);
+        Frames f;
+        f.push_back(frame_of(std::string_view("B", 1)));
+        f.push_back(frame_of(link.owner));
+        f.push_back(frame_of(w.view()));
+        send(f);
+      }
+    }
+  }
+  auto conn = connections_.find(s.connection);
+  if (conn != connections_.end()) {
+    // Events already queued for this session go out before it is closed.
+    if (!goodbye && !conn->second.batch.empty()) flush(conn->second);
+    auto& list = conn->second.sessions;
+    list.erase(std::remove(list.begin(), list.end(), sid), list.end());
+  }
+  if (tell_client) {
+    wire::HeaderWriter w(Type::kSessionClosed, 3);
+    w.u64(sid).u64(static_cast<std::uint64_t>(code)).str(reason);
+    Frames f;
+    f.push_back(frame_of(std::string_view(goodbye ? "G" : "C", 1)));
+    f.push_back(frame_of(s.connection));
+    f.push_back(frame_of(w.view()));
+    send(f);
+  }
+  sessions_.erase(it);
+  --shared_.stats.sessions;
+}
+
+void Shard::close_connection(const std::string& peer, Code code, const std::string& reason,
+                             bool tell_client, bool goodbye) {
+  auto it = connections_.find(peer);
+  if (it == connections_.end()) return;
+  if (goodbye) it->second.batch.clear();
+  const std::vector<std::uint64_t> sids = it->second.sessions;
+  for (std::uint64_t sid : sids) close_session(sid, code, reason, tell_client, goodbye);
+  it = connections_.find(peer);
+  if (it != connections_.end()) {
+    dirty_.erase(peer);
+    connections_.erase(it);
+    --shared_.stats.connections;
+  }
+}
+
+void Shard::release_permit(GuildLink& link) {
+  shared_.limiter.for_node(link.owner).release();
+}
+
+void Shard::schedule_retry(Session& s, std::uint64_t guild, GuildLink& link) {
+  link.state = State::kWaiting;
+  link.due = Clock::now() + backoff_.delay(link.attempts++);
+  timers_.emplace(link.due, std::make_pair(s.id, guild));
+  ++shared_.stats.subscribe_retries;
+}
+
+void Shard::try_subscribe(Session& s, std::uint64_t guild, GuildLink& link) {
+  const Ring& ring = ring_.get();
+  const int owner = ring.find(guild);
+  if (owner == Ring::kNone) return schedule_retry(s, guild, link);
+  const std::string& name = ring.node_name(owner);
+  if (!shared_.limiter.for_node(name).try_acquire()) {
+    ++shared_.stats.permit_denied;
+    return schedule_retry(s, guild, link);
+  }
+  link.state = State::kPending;
+  link.owner = name;
+  auto inc = live_nodes_.find(name);
+  link.owner_incarnation = inc == live_nodes_.end() ? 0 : inc->second;
+  link.due = Clock::now() + shared_.config.subscribe_timeout;
+  timers_.emplace(link.due, std::make_pair(s.id, guild));
+  wire::HeaderWriter w(u32(internal::Type::kSubscribe), 3);
+  w.u64(guild).u64(s.id).u64(s.user);
+  Frames f;
+  f.push_back(frame_of(std::string_view("B", 1)));
+  f.push_back(frame_of(name));
+  f.push_back(frame_of(w.view()));
+  send(f);
+}
+
+void Shard::on_subscribe_reply(const std::string& from, wire::HeaderReader& r) {
+  const std::uint64_t guild = r.u64("guild");
+  const std::uint64_t sid = r.u64("session");
+  const auto code = static_cast<Code>(r.u64("code"));
+  const std::uint64_t guild_seq = r.u64("guild_seq");
+  if (!r.ok()) return;
+  auto it = sessions_.find(sid);
+  GuildLink* link = nullptr;
+  if (it != sessions_.end()) {
+    auto l = it->second.guilds.find(guild);
+    if (l != it->second.guilds.end()) link = &l->second;
+  }
+  if (!link || link->state != State::kPending || link->owner != from) {
+    // A late answer: the session left or moved on. Undo a membership we no longer want.
+    const bool wanted = link && link->state == State::kActive && link->owner == from;
+    if (code == Code::kOk && !wanted) {
+      wire::HeaderWriter w(u32(internal::Type::kUnsubscribe), 2);
+      w.u64(guild).u64(sid);
+      Frames f;
+      f.push_back(frame_of(std::string_view("B", 1)));
+      f.push_back(frame_of(from));
+      f.push_back(frame_of(w.view()));
+      send(f);
+    }
+    return;
+  }
+  release_permit(*link);
+  Session& s = it->second;
+  if (code != Code::kOk && !is_final(code)) return schedule_retry(s, guild, *link);
+  link->state = code == Code::kOk ? State::kActive : State::kFailed;
+  link->attempts = 0;
+  wire::HeaderWriter w(Type::kSubscribed, 4);
+  w.u64(sid).u64(guild).u64(static_cast<std::uint64_t>(code)).u64(guild_seq);
+  // Queued events of other guilds go first, so the client sees SUBSCRIBED in order.
+  auto conn = connections_.find(s.connection);
+  if (conn != connections_.end() && !conn->second.batch.empty()) flush(conn->second);
+  Frames f;
+  f.push_back(frame_of(std::string_view("C", 1)));
+  f.push_back(frame_of(s.connection));
+  f.push_back(frame_of(w.view()));
+  send(f);
+}
+
+void Shard::on_deliver(Task& task) {
+  const std::uint32_t max_batch = shared_.config.max_batch;
+  std::uint64_t delivered = 0;
+  std::uint64_t stale = 0;
+  for (std::uint64_t sid : task.sessions) {
+    auto it = sessions_.find(sid);
+    if (it == sessions_.end()) {
+      ++stale;
+      continue;
+    }
+    Session& s = it->second;
+    auto link = s.guilds.find(task.guild);
+    if (link == s.guilds.end() || link->second.state != State::kActive ||
+        link->second.owner != task.peer) {
+      ++stale;
+      continue;
+    }
+    auto conn_it = connections_.find(s.connection);
+    if (conn_it == connections_.end()) {
+      ++stale;
+      continue;
+    }
+    Connection& conn = conn_it->second;
+    PendingEvent& e = conn.batch.emplace_back();
+    e.session = sid;
+    e.seq = ++s.seq;
+    e.guild = task.guild;
+    e.kind = task.event_kind;
+    e.guild_seq = task.guild_seq;
+    e.payload.copy(task.payload);
+    ++delivered;
+    if (conn.batch.size() >= max_batch) {
+      flush(conn);
+    } else if (conn.batch.size() == 1) {
+      dirty_.insert(conn.id);
+    }
+  }
+  shared_.stats.deliveries += delivered;
+  if (stale) shared_.stats.stale_deliveries += stale;
+}
+
+void Shard::flush(Connection& conn) {
+  if (conn.batch.empty()) return;
+  wire::HeaderWriter w(Type::kEvents, 1);
+  w.array(conn.batch.size());
+  for (const PendingEvent& e : conn.batch) {
+    w.array(5).u64(e.session).u64(e.seq).u64(e.guild).u64(e.kind).u64(e.guild_seq);
+  }
+  Frames f;
+  f.reserve(conn.batch.size() + 3);
+  f.push_back(frame_of(std::string_view("C", 1)));
+  f.push_back(frame_of(conn.id));
+  f.push_back(frame_of(w.view()));
+  for (PendingEvent& e : conn.batch) f.push_back(std::move(e.payload));
+  conn.batch.clear();
+  ++shared_.stats.client_messages;
+  send(f);
+}
+
+void Shard::flush_dirty() {
+  for (const std::string& id : dirty_) {
+    auto it = connections_.find(id);
+    if (it != connections_.end()) flush(it->second);
+  }
+  dirty_.clear();
+}
+
+void Shard::sweep_connections(Clock::time_point now) {
+  std::vector<std::string> silent;
+  for (auto& [id, conn] : connections_) {
+    if (now - conn.last_seen > shared_.config.client_timeout) silent.push_back(id);
+  }
+  for (const std::string& id : silent) {
+    ++shared_.stats.heartbeat_timeouts;
+    close_connection(id, Code::kHeartbeatTimeout, "no HEARTBEAT within the timeout", true, false);
+  }
+}
+
+void Shard::run_timers(Clock::time_point now) {
+  while (!timers_.empty() && timers_.begin()->first <= now) {
+    auto node = timers_.extract(timers_.begin());
+    auto [sid, guild] = node.mapped();
+    auto s = sessions_.find(sid);
+    if (s == sessions_.end()) continue;
+    auto link = s->second.guilds.find(guild);
+    if (link == s->second.guilds.end() || link->second.due != node.key()) continue;
+    if (link->second.state == State::kPending) {
+      release_permit(link->second);  // no answer in time
+      schedule_retry(s->second, guild, link->second);
+    } else if (link->second.state == State::kWaiting) {
+      try_subscribe(s->second, guild, link->second);
+    }
+  }
+}
+
+void Shard::relink_after_ring_change() {
+  const Ring& ring = ring_.get();
+  const auto now = Clock::now();
+  for (auto& [sid, s] : sessions_) {
+    for (auto& [guild, link] : s.guilds) {
+      if (link.state != State::kActive && link.state != State::kPending) continue;
+      const int owner = ring.find(guild);
+      auto live = live_nodes_.find(link.owner);
+      const bool owner_same = owner != Ring::kNone && ring.node_name(owner) == link.owner &&
+                              live != live_nodes_.end() && live->second == link.owner_incarnation;
+      if (owner_same) continue;
+      if (link.state == State::kPending) release_permit(link);
+      if (live != live_nodes_.end()) {
+        wire::HeaderWriter w(u32(internal::Type::kUnsubscribe), 2);
+        w.u64(guild).u64(sid);
+        Frames f;
+        f.push_back(frame_of(std::string_view("B", 1)));
+        f.push_back(frame_of(link.owner));
+        f.push_back(frame_of(w.view()));
+        send(f);
+      }
+      link.state = State::kWaiting;
+      link.attempts = 0;
+      link.due = now;
+      timers_.emplace(now, std::make_pair(sid, guild));
+    }
+  }
+}
+
+// ----------------------------------------------------------------- guild side
+
+void Shard::on_publish(Task& task) {
+  auto it = guilds_.find(task.guild);
+  if (it == guilds_.end()) {
+    if (guilds_.size() * shared_.shards >= shared_.config.max_guilds) {
+      if (task.ack_id != 0) {
+        wire::HeaderWriter w(Type::kError, 3);
+        w.u64(static_cast<std::uint64_t>(Code::kLimit))
+            .str("guild node holds its maximum number of guilds")
+            .u64(task.ack_id);
+        Frames f;
+        f.push_back(frame_of(std::string_view("B", 1)));
+        f.push_back(frame_of(std::string(1, internal::kPublisherPrefix) + task.peer));
+        f.push_back(frame_of(w.view()));
+        send(f);
+      }
+      return;
+    }
+    it = guilds_.emplace(task.guild, Guild(task.guild)).first;
+    ++shared_.stats.guilds;
+  }
+  Guild& g = it->second;
+  g.last_active = Clock::now();
+  const std::uint64_t seq = g.next_seq();
+  ++shared_.stats.published;
+  wire::HeaderWriter h(u32(internal::Type::kFanout), 3);
+  h.u64(g.id()).u64(seq).u64(task.event_kind);
+  const std::string_view header = h.view();
+  std::uint64_t frames = 0;
+  g.for_each_node([&](const std::string& node, zmq::message_t& packed) {
+    Frames f;
+    f.reserve(5);
+    f.push_back(frame_of(std::string_view("B", 1)));
+    f.push_back(frame_of(node));
+    f.push_back(frame_of(header));
+    f.emplace_back().copy(packed);
+    f.emplace_back().copy(task.payload);
+    send(f);
+    ++frames;
+  });
+  shared_.stats.fanout_frames += frames;
+  if (task.ack_id != 0) {
+    wire::HeaderWriter w(Type::kPublishAck, 3);
+    w.u64(task.ack_id).u64(g.id()).u64(seq);
+    Frames f;
+    f.push_back(frame_of(std::string_view("B", 1)));
+    f.push_back(frame_of(std::string(1, internal::kPublisherPrefix) + task.peer));
+    f.push_back(frame_of(w.view()));
+    send(f);
+  }
+}
+
+void Shard::on_subscribe(const std::string& from, wire::HeaderReader& r) {
+  const std::uint64_t guild = r.u64("guild");
+  const std::uint64_t sid = r.u64("session");
+  r.u64("user");
+  if (!r.ok()) return;
+  Code code = Code::kOk;
+  std::uint64_t seq = 0;
+  const Ring& ring = ring_.get();
+  const int owner = ring.find(guild);
+  if (!live_nodes_.count(from) || owner == Ring::kNone ||
+      ring.node_name(owner) != shared_.config.name) {
+    code = Code::kNoRoute;  // rings disagree for a moment; the session retries
+  } else {
+    auto it = guilds_.find(guild);
+    if (it == guilds_.end() && guilds_.size() * shared_.shards >= shared_.config.max_guilds) {
+      code = Code::kOverloaded;
+    } else {
+      if (it == guilds_.end()) {
+        it = guilds_.emplace(guild, Guild(guild)).first;
+        ++shared_.stats.guilds;
+      }
+      Guild& g = it->second;
+      g.last_active = Clock::now();
+      if (g.member_count() >= shared_.config.max_members_per_guild) {
+        code = Code::kLimit;
+      } else {
+        g.add(from, sid);
+        seq = g.seq();
+      }
+    }
+  }
+  wire::HeaderWriter w(u32(internal::Type::kSubscribeReply), 4);
+  w.u64(guild).u64(sid).u64(static_cast<std::uint64_t>(code)).u64(seq);
+  Frames f;
+  f.push_back(frame_of(std::string_view("B", 1)));
+  f.push_back(frame_of(from));
+  f.push_back(frame_of(w.view()));
+  send(f);
+}
+
+void Shard::on_unsubscribe(const std::string& from, wire::HeaderReader& r) {
+  const std::uint64_t guild = r.u64("guild");
+  const std::uint64_t sid = r.u64("session");
+  if (!r.ok()) return;
+  auto it = guilds_.find(guild);
+  if (it != guilds_.end()) it->second.remove(from, sid);
+}
+
+void Shard::apply_ring_to_guilds(const RingUpdate& update) {
+  std::unordered_map<std::string, std::uint64_t> live;
+  for (const NodeView& n : update.nodes) live.emplace(n.name, n.incarnation);
+  for (const auto& [name, inc] : live_nodes_) {
+    auto now = live.find(name);
+    if (now != live.end() && now->second == inc) continue;
+    for (auto& [id, g] : guilds_) g.drop_node(name);  // left or restarted
+  }
+  live_nodes_ = std::move(live);
+  const Ring& ring = ring_.get();
+  for (auto it = guilds_.begin(); it != guilds_.end();) {
+    const int owner = ring.find(it->first);
+    if (owner == Ring::kNone || ring.node_name(owner) != shared_.config.name) {
+      it = guilds_.erase(it);  // moved: its sessions re-subscribe at the new owner
+      --shared_.stats.guilds;
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Shard::sweep_guilds(Clock::time_point now) {
+  for (auto it = guilds_.begin(); it != guilds_.end();) {
+    if (it->second.member_count() == 0 && now - it->second.last_active > kGuildIdle) {
+      it = guilds_.erase(it);
+      --shared_.stats.guilds;
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Shard::on_ring(Task& task) {
+  apply_ring_to_guilds(*task.ring);
+  if (shared_.config.session_role) relink_after_ring_change();
+}
+
+}  // namespace hearth

@@ -1,0 +1,117 @@
+// A shard: one thread owning a disjoint set of guild and session actors, so
+// actors need no locks. The hub feeds it Tasks; it writes frames back to the
+// hub over an inproc PUSH socket (see Shard::Route for their first frame).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <zmq.hpp>
+
+#include "broker/ring_handle.hpp"
+#include "common/backoff.hpp"
+#include "common/bounded_queue.hpp"
+#include "common/wire.hpp"
+#include "nodes/guild.hpp"
+#include "nodes/node_config.hpp"
+#include "nodes/node_stats.hpp"
+#include "nodes/session.hpp"
+#include "nodes/subscribe_limiter.hpp"
+#include "nodes/task.hpp"
+
+namespace hearth {
+
+// What the shards of one node share. Outlives every shard.
+struct NodeShared {
+  const NodeConfig& config;
+  zmq::context_t& zmq;
+  std::string hub_endpoint;  // inproc PULL the hub reads
+  RingHandle& ring;
+  NodeStats& stats;
+  SubscribeLimiter& limiter;
+  const TokenChecker& tokens;
+  std::uint64_t incarnation;
+  unsigned shards;
+};
+
+class Shard {
+ public:
+  // First frame of every message a shard sends to the hub.
+  enum Route : char {
+    kToBroker = 'B',  // then [destination, header, ...] for the broker DEALER
+    kToClient = 'C',  // then [routing id, header, ...] for the client ROUTER
+    kGoodbye = 'G',   // like kToClient, but retried until delivered (closing a stalled peer)
+  };
+
+  Shard(unsigned index, NodeShared& shared);
+  ~Shard();
+
+  void start();
+  // Asks the thread to finish its current cycle and exit; join() waits.
+  void stop() { stopping_.store(true); }
+  void join();
+
+  BoundedQueue<TaskPtr>& inbox() { return inbox_; }
+
+ private:
+  void run();
+  void handle(Task& task);
+
+  // Client side.
+  void on_client(Task& task);
+  void on_identify(Connection* conn, const std::string& peer, wire::HeaderReader& r);
+  void on_leave(const std::string& peer, wire::HeaderReader& r);
+  void send_client_error(const std::string& peer, protocol::Code code, const std::string& text,
+                         std::uint64_t ref);
+  void close_session(std::uint64_t session, protocol::Code code, const std::string& reason,
+                     bool tell_client, bool goodbye);
+  void close_connection(const std::string& peer, protocol::Code code, const std::string& reason,
+                        bool tell_client, bool goodbye);
+  void on_deliver(Task& task);
+  void on_subscribe_reply(const std::string& from, wire::HeaderReader& r);
+  void try_subscribe(Session& s, std::uint64_t guild, GuildLink& link);
+  void schedule_retry(Session& s, std::uint64_t guild, GuildLink& link);
+  void release_permit(GuildLink& link);
+  void relink_after_ring_change();
+  void flush(Connection& conn);
+  void flush_dirty();
+  void sweep_connections(Clock::time_point now);
+
+  // Guild side.
+  void on_publish(Task& task);
+  void on_subscribe(const std::string& from, wire::HeaderReader& r);
+  void on_unsubscribe(const std::string& from, wire::HeaderReader& r);
+  void apply_ring_to_guilds(const RingUpdate& update);
+  void sweep_guilds(Clock::time_point now);
+
+  void on_ring(Task& task);
+  void run_timers(Clock::time_point now);
+  void send(Frames& frames);
+
+  const unsigned index_;
+  NodeShared& shared_;
+  BoundedQueue<TaskPtr> inbox_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+  zmq::socket_t out_;  // created and used on the shard thread only
+  RingReader ring_;
+  JitteredBackoff backoff_;
+  std::uint32_t next_counter_ = 1;
+
+  std::unordered_map<std::string, Connection> connections_;
+  std::unordered_map<std::uint64_t, Session> sessions_;
+  std::unordered_set<std::string> dirty_;  // connections with a non-empty batch
+  std::multimap<Clock::time_point, std::pair<std::uint64_t, std::uint64_t>> timers_;
+
+  std::unordered_map<std::uint64_t, Guild> guilds_;
+  std::unordered_map<std::string, std::uint64_t> live_nodes_;  // name -> incarnation
+  Clock::time_point next_sweep_{};
+};
+
+}  // namespace hearth
