@@ -20,7 +20,6 @@ zmq::context_t& shared_context() {
 zmq::socket_t open_dealer(const std::string& endpoint) {
   zmq::socket_t s(shared_context(), zmq::socket_type::dealer);
   s.set(zmq::sockopt::linger, 0);
-  s.set(zmq::sockopt::rcvhwm, 0);
   s.set(zmq::sockopt::sndhwm, 100000);
   try {
     s.connect(endpoint);
