@@ -39,9 +39,9 @@ Broker::Broker(zmq::context_t& ctx, BrokerConfig config)
 Broker::~Broker() = default;
 
 void Broker::bind() {
-  frontend_.bind(config_.frontend);
-  backend_.bind(config_.backend);
-  if (!config_.local_backend.empty()) backend_.bind(config_.local_backend);
+  bind_or_explain(frontend_, config_.frontend, "publisher");
+  bind_or_explain(backend_, config_.backend, "node");
+  if (!config_.local_backend.empty()) bind_or_explain(backend_, config_.local_backend, "node");
   spdlog::info("broker: publishers on {}, nodes on {}, hash mode {}, node timeout {} ms",
                config_.frontend, config_.backend,
                config_.mode == HashMode::kFast ? "fast" : "ex_hash_ring",

@@ -82,11 +82,11 @@ int main(int argc, char** argv) {
     if (command == "broker") return run_broker(vm, g_stop);
     if (command == "node") return run_node(vm, g_stop);
     return run_all_in_one(vm, g_stop, command == "demo");
-  } catch (const zmq::error_t& e) {
-    std::cerr << "hearth " << command << ": " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {
+  } catch (const UsageError& e) {
     std::cerr << "hearth " << command << ": " << e.what() << "\n";
     return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "hearth " << command << ": " << e.what() << "\n";
+    return 1;
   }
 }

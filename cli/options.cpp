@@ -14,7 +14,7 @@ std::chrono::milliseconds ms(const po::variables_map& vm, const char* name) {
 
 void require_positive(const po::variables_map& vm, const char* name) {
   if (vm.count(name) && vm[name].as<unsigned>() == 0) {
-    throw std::runtime_error(std::string("--") + name + " must be greater than 0");
+    throw UsageError(std::string("--") + name + " must be greater than 0");
   }
 }
 
@@ -80,8 +80,10 @@ po::options_description node_options(bool embedded) {
   add("subscribe-permits", po::value<unsigned>()->default_value(64),
       "SUBSCRIBEs in flight per guild node (fail-fast semaphore)");
   add("client-hwm", po::value<unsigned>()->default_value(1000),
-      "EVENTS messages queued per connection; a connection that fills it is closed "
-      "(SLOW_CONSUMER)");
+      "messages queued per connection in ZeroMQ's pipe");
+  add("client-backlog", po::value<unsigned>()->default_value(1000),
+      "further messages the node holds for a connection whose pipe is full; when both are "
+      "full its sessions are closed (SLOW_CONSUMER)");
   add("max-batch", po::value<unsigned>()->default_value(256),
       "events coalesced into one EVENTS message");
   add("max-sessions-per-connection", po::value<unsigned>()->default_value(10000), "");
@@ -116,12 +118,12 @@ po::variables_map parse(int argc, char** argv, const po::options_description& de
     if (vm.count("config")) {
       const std::string path = vm["config"].as<std::string>();
       std::ifstream in(path);
-      if (!in) throw std::runtime_error("cannot open config file '" + path + "'");
+      if (!in) throw UsageError("cannot open config file '" + path + "'");
       po::store(po::parse_config_file(in, desc), vm);
     }
     po::notify(vm);
   } catch (const po::error& e) {
-    throw std::runtime_error(e.what());
+    throw UsageError(e.what());
   }
   return vm;
 }
@@ -130,7 +132,7 @@ void apply_logging(const po::variables_map& vm) {
   const std::string level = vm["log-level"].as<std::string>();
   const auto parsed = spdlog::level::from_str(level);
   if (parsed == spdlog::level::off && level != "off") {
-    throw std::runtime_error("--log-level must be trace, debug, info, warn, error or off; got '" +
+    throw UsageError("--log-level must be trace, debug, info, warn, error or off; got '" +
                              level + "'");
   }
   spdlog::set_level(parsed);
@@ -152,7 +154,7 @@ BrokerConfig broker_config(const po::variables_map& vm) {
   } else if (mode == "ex_hash_ring") {
     c.mode = HashMode::kExHashRing;
   } else {
-    throw std::runtime_error("--hash-mode must be 'fast' or 'ex_hash_ring'; got '" + mode + "'");
+    throw UsageError("--hash-mode must be 'fast' or 'ex_hash_ring'; got '" + mode + "'");
   }
   if (vm.count("pin")) {
     for (const std::string& pin : vm["pin"].as<std::vector<std::string>>()) {
@@ -169,7 +171,7 @@ BrokerConfig broker_config(const po::variables_map& vm) {
         }
       }
       if (!ok)
-        throw std::runtime_error("--pin takes GUILD=NODE (e.g. 42=node-big); got '" + pin + "'");
+        throw UsageError("--pin takes GUILD=NODE (e.g. 42=node-big); got '" + pin + "'");
       c.pins[guild] = pin.substr(eq + 1);
     }
   }
@@ -185,13 +187,14 @@ NodeConfig node_config(const po::variables_map& vm) {
     c.guild_role = roles == "guild" || roles == "guild,session" || roles == "session,guild";
     c.session_role = roles == "session" || roles == "guild,session" || roles == "session,guild";
     if (!c.guild_role && !c.session_role) {
-      throw std::runtime_error("--roles must be guild, session or guild,session; got '" + roles +
+      throw UsageError("--roles must be guild, session or guild,session; got '" + roles +
                                "'");
     }
   }
   c.shards = vm["shards"].as<unsigned>();
   for (const char* name : {"weight", "heartbeat-ms", "client-heartbeat-ms", "client-timeout-ms",
-                           "subscribe-timeout-ms", "subscribe-permits", "client-hwm", "max-batch",
+                           "subscribe-timeout-ms", "subscribe-permits", "client-hwm", "client-backlog",
+                           "max-batch",
                            "max-sessions-per-connection", "max-guilds-per-session",
                            "max-members-per-guild", "max-guilds", "max-payload", "shard-queue"}) {
     require_positive(vm, name);
@@ -205,6 +208,7 @@ NodeConfig node_config(const po::variables_map& vm) {
   c.stats_interval = ms(vm, "stats-interval-ms");
   c.subscribe_permits = vm["subscribe-permits"].as<unsigned>();
   c.client_hwm = vm["client-hwm"].as<unsigned>();
+  c.client_backlog = vm["client-backlog"].as<unsigned>();
   c.max_batch = vm["max-batch"].as<unsigned>();
   c.max_sessions_per_connection = vm["max-sessions-per-connection"].as<unsigned>();
   c.max_guilds_per_session = vm["max-guilds-per-session"].as<unsigned>();
@@ -213,14 +217,18 @@ NodeConfig node_config(const po::variables_map& vm) {
   c.max_payload = vm["max-payload"].as<unsigned>();
   c.shard_queue = vm["shard-queue"].as<unsigned>();
   if (c.client_timeout <= c.client_heartbeat) {
-    throw std::runtime_error("--client-timeout-ms must be greater than --client-heartbeat-ms");
+    throw UsageError("--client-timeout-ms must be greater than --client-heartbeat-ms");
   }
   const std::string auth = vm["auth"].as<std::string>();
   if (auth == "file") {
-    if (!vm.count("auth-file")) throw std::runtime_error("--auth file needs --auth-file PATH");
-    c.tokens = make_file_token_checker(vm["auth-file"].as<std::string>());
+    if (!vm.count("auth-file")) throw UsageError("--auth file needs --auth-file PATH");
+    try {
+      c.tokens = make_file_token_checker(vm["auth-file"].as<std::string>());
+    } catch (const std::runtime_error& e) {
+      throw UsageError(e.what());
+    }
   } else if (auth != "dev") {
-    throw std::runtime_error("--auth must be 'dev' or 'file'; got '" + auth + "'");
+    throw UsageError("--auth must be 'dev' or 'file'; got '" + auth + "'");
   }
   return c;
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <boost/program_options.hpp>
+#include <stdexcept>
 #include <string>
 
 #include "broker/broker.hpp"
@@ -10,6 +11,12 @@
 namespace hearth::cli {
 
 namespace po = boost::program_options;
+
+// A bad command line or config file (exit status 2), as opposed to a failure
+// while running (exit status 1).
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 struct DemoConfig {
   unsigned connections = 50;
@@ -27,7 +34,7 @@ po::options_description node_options(bool embedded);
 po::options_description demo_options();
 
 // Parse argv (after the command word) and the optional --config file.
-// Throws std::runtime_error with a message naming the bad option.
+// Throws UsageError with a message naming the bad option.
 po::variables_map parse(int argc, char** argv, const po::options_description& desc);
 
 BrokerConfig broker_config(const po::variables_map& vm);

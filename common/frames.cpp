@@ -1,5 +1,7 @@
 #include "common/frames.hpp"
 
+#include <stdexcept>
+
 namespace hearth {
 
 SendResult send_frames(zmq::socket_t& socket, Frames& frames, bool dont_wait) {
@@ -20,6 +22,15 @@ SendResult send_frames(zmq::socket_t& socket, Frames& frames, bool dont_wait) {
     }
   }
   return SendResult::kSent;
+}
+
+void bind_or_explain(zmq::socket_t& socket, const std::string& endpoint, const char* role) {
+  try {
+    socket.bind(endpoint);
+  } catch (const zmq::error_t& e) {
+    throw std::runtime_error(std::string("cannot bind ") + role + " endpoint " + endpoint + ": " +
+                             e.what());
+  }
 }
 
 std::string hex_id(std::string_view id) {

@@ -25,6 +25,10 @@ inline zmq::message_t frame_of(std::string_view bytes) {
   return zmq::message_t(bytes.data(), bytes.size());
 }
 
+// Binds, or throws std::runtime_error naming the endpoint and its role
+// ("cannot bind client endpoint tcp://...: Address already in use").
+void bind_or_explain(zmq::socket_t& socket, const std::string& endpoint, const char* role);
+
 // Routing ids are binary; logs show them as hex.
 std::string hex_id(std::string_view id);
 

@@ -77,7 +77,7 @@ void Node::bind() {
     clients_.set(zmq::sockopt::linger, 0);
     clients_.set(zmq::sockopt::maxmsgsize,
                  static_cast<std::int64_t>(config_.max_payload + wire::kMaxHeaderBytes));
-    clients_.bind(config_.listen);
+    bind_or_explain(clients_, config_.listen, "client");
   }
 
   shared_ =
@@ -111,13 +111,15 @@ void Node::run(const std::atomic<bool>& stop) {
                                 {broker_.handle(), 0, ZMQ_POLLIN, 0},
                                 {clients_.handle(), 0, ZMQ_POLLIN, 0}};
     const int count = paused ? 1 : (config_.session_role ? 3 : 2);
-    const bool busy = paused || !to_broker_.empty() || !goodbye_deadline_.empty();
+    const bool busy = paused || !to_broker_.empty() || !goodbye_deadline_.empty() ||
+                      !client_backlog_.empty();
     zmq::poll(items, count, std::chrono::milliseconds(busy ? 1 : 50));
 
     for (int i = 0; i < 4 * kBurst && recv_frames(from_shards_, frames); ++i) {
       on_shard_output(frames);
     }
     if (!to_broker_.empty()) send_to_broker(frames, 0);  // flushes the backlog only
+    if (!client_backlog_.empty()) flush_client_backlogs();
     if (carried_ > 0) retry_carried();
     for (int i = 0; i < kBurst && !throttled() && recv_frames(broker_, frames); ++i) {
       on_broker(frames);
@@ -335,33 +337,83 @@ void Node::send_to_client(Frames& frames, std::size_t first, bool goodbye) {
   out.reserve(frames.size() - first);
   for (std::size_t i = first; i < frames.size(); ++i) out.push_back(std::move(frames[i]));
   if (stalled_.count(peer)) {
-    if (goodbye) goodbyes_[peer].push_back(std::move(out));
-    return;  // data for a connection being closed is dropped: its sessions are gone
+    // Data for a connection being closed is dropped: its sessions are gone.
+    if (goodbye) {
+      goodbyes_[peer].push_back(std::move(out));
+    } else {
+      ++stats_.dropped_slow;
+    }
+    return;
+  }
+  auto backlog = client_backlog_.find(peer);
+  if (backlog != client_backlog_.end()) {
+    if (backlog->second.size() < config_.client_backlog) {
+      backlog->second.push_back(std::move(out));
+    } else {
+      declare_stalled(peer);
+      if (goodbye) goodbyes_[peer].push_back(std::move(out));
+    }
+    return;
   }
   switch (send_frames(clients_, out, true)) {
     case SendResult::kSent:
       return;
-    case SendResult::kUnroutable: {
-      ++stats_.dropped_unroutable;
-      auto task = std::make_unique<Task>();
-      task->kind = Task::Kind::kConnectionGone;
-      task->peer = peer;
-      const unsigned target = shard_of_connection(peer, config_.shards);
-      push_task(target, std::move(task));
+    case SendResult::kUnroutable:
+      connection_gone(peer);
       return;
+    case SendResult::kWouldBlock:
+      client_backlog_[peer].push_back(std::move(out));
+      return;
+  }
+}
+
+void Node::flush_client_backlogs() {
+  for (auto it = client_backlog_.begin(); it != client_backlog_.end();) {
+    auto& queue = it->second;
+    bool gone = false;
+    while (!queue.empty()) {
+      const SendResult r = send_frames(clients_, queue.front(), true);
+      if (r == SendResult::kWouldBlock) break;
+      if (r == SendResult::kUnroutable) {
+        gone = true;
+        break;
+      }
+      queue.pop_front();
     }
-    case SendResult::kWouldBlock: {
-      stalled_.insert(peer);
-      goodbye_deadline_[peer] = Clock::now() + config_.client_timeout;
-      if (goodbye) goodbyes_[peer].push_back(std::move(out));
-      auto task = std::make_unique<Task>();
-      task->kind = Task::Kind::kConnectionStalled;
-      task->peer = peer;
-      const unsigned target = shard_of_connection(peer, config_.shards);
-      push_task(target, std::move(task));
-      return;
+    if (gone) {
+      const std::string peer = it->first;
+      it = client_backlog_.erase(it);
+      connection_gone(peer);
+    } else if (queue.empty()) {
+      it = client_backlog_.erase(it);
+    } else {
+      ++it;
     }
   }
+}
+
+void Node::declare_stalled(const std::string& peer) {
+  auto backlog = client_backlog_.find(peer);
+  if (backlog != client_backlog_.end()) {
+    stats_.dropped_slow += backlog->second.size();
+    client_backlog_.erase(backlog);
+  }
+  stalled_.insert(peer);
+  goodbye_deadline_[peer] = Clock::now() + config_.client_timeout;
+  auto task = std::make_unique<Task>();
+  task->kind = Task::Kind::kConnectionStalled;
+  task->peer = peer;
+  const unsigned target = shard_of_connection(peer, config_.shards);
+  push_task(target, std::move(task));
+}
+
+void Node::connection_gone(const std::string& peer) {
+  ++stats_.dropped_unroutable;
+  auto task = std::make_unique<Task>();
+  task->kind = Task::Kind::kConnectionGone;
+  task->peer = peer;
+  const unsigned target = shard_of_connection(peer, config_.shards);
+  push_task(target, std::move(task));
 }
 
 void Node::retry_goodbyes() {

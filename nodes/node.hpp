@@ -45,6 +45,9 @@ class Node {
   void push_task(unsigned shard, TaskPtr task);
   void retry_carried();
   void retry_goodbyes();
+  void flush_client_backlogs();
+  void declare_stalled(const std::string& peer);
+  void connection_gone(const std::string& peer);
   void register_with_broker();
   bool throttled() const;
 
@@ -64,6 +67,8 @@ class Node {
   std::vector<std::deque<TaskPtr>> carry_;  // tasks a full shard inbox refused
   std::size_t carried_ = 0;
   std::deque<Frames> to_broker_;             // backlog while the broker link is full
+  // Messages a connection's full pipe refused, kept in order until it drains.
+  std::unordered_map<std::string, std::deque<Frames>> client_backlog_;
   std::unordered_set<std::string> stalled_;  // connections being closed for a full queue
   std::unordered_map<std::string, std::deque<Frames>> goodbyes_;
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> goodbye_deadline_;

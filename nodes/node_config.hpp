@@ -28,7 +28,11 @@ struct NodeConfig {
 
   // Bounds.
   std::uint32_t subscribe_permits = 64;  // outstanding SUBSCRIBEs per guild node
-  std::uint32_t client_hwm = 1000;       // EVENTS messages queued per connection
+  // A connection's outbound queue: the libzmq pipe (client_hwm messages), then
+  // the hub's backlog (client_backlog messages). When both are full the
+  // connection is closed with SLOW_CONSUMER.
+  std::uint32_t client_hwm = 1000;
+  std::uint32_t client_backlog = 1000;
   std::uint32_t max_batch = 256;         // events per EVENTS message
   std::uint32_t max_sessions_per_connection = 10000;
   std::uint32_t max_guilds_per_session = 1000;

@@ -19,6 +19,7 @@ struct NodeStats {
   Counter malformed{0};        // bad frames answered with ERROR
   Counter auth_failures{0};
   Counter slow_consumers{0};  // connections closed for a full queue
+  Counter dropped_slow{0};    // messages discarded with a slow connection's queue
   Counter heartbeat_timeouts{0};
   Counter stale_deliveries{0};  // events for a session that left or moved
   Counter dropped_unroutable{0};

@@ -155,6 +155,13 @@ void Shard::on_client(Task& task) {
     send_client_error(peer, r.error().code, r.error().text, 0);
     return;
   }
+  const auto type = static_cast<Type>(r.type());
+  if (type != Type::kIdentify && type != Type::kHeartbeat && type != Type::kLeave) {
+    return send_client_error(peer, Code::kUnknownType,
+                             "a session node accepts IDENTIFY, HEARTBEAT and LEAVE; got type " +
+                                 std::to_string(r.type()),
+                             0);
+  }
   if (task.frames.size() != 1) {
     send_client_error(peer, Code::kMalformed,
                       std::string(wire::type_name(r.type())) + " takes only a header frame; got " +
@@ -182,10 +189,7 @@ void Shard::on_client(Task& task) {
       on_leave(peer, r);
       return;
     default:
-      send_client_error(peer, Code::kUnknownType,
-                        "a session node accepts IDENTIFY, HEARTBEAT and LEAVE; got type " +
-                            std::to_string(r.type()),
-                        0);
+      return;
   }
 }
 

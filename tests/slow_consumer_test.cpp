@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <thread>
 #include <variant>
 
 #include "cluster.hpp"
@@ -20,9 +21,9 @@ std::uint64_t now_us() {
 
 TEST(SlowConsumer, StalledClientIsClosedWithItsReasonAndOthersKeepReceiving) {
   const int base = port_base() + 16;
-  Process aio("slow",
-              {"all-in-one", "--frontend", tcp(base), "--backend", tcp(base + 1), "--listen",
-               tcp(base + 2), "--shards", "2", "--client-hwm", "4", "--max-batch", "1"});
+  Process aio("slow", {"all-in-one", "--frontend", tcp(base), "--backend", tcp(base + 1),
+                       "--listen", tcp(base + 2), "--shards", "2", "--client-hwm", "100",
+                       "--client-backlog", "100", "--max-batch", "1"});
   ASSERT_TRUE(aio.wait_for_log("with 1 guild node(s)", std::chrono::seconds(10)));
 
   std::vector<SessionRecord> records(3);
@@ -52,6 +53,8 @@ TEST(SlowConsumer, StalledClientIsClosedWithItsReasonAndOthersKeepReceiving) {
     std::memcpy(payload.data(), &t, sizeof(t));
     pub.publish(9, 1, payload);
     if (i % 20 == 0) {
+      // Paced (about 4,000 events/s): a burst is not what this test is about.
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
       healthy.pump();
       for (auto& s : healthy.sessions()) {
         if (s.events.empty()) continue;
