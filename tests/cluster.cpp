@@ -16,9 +16,10 @@ extern char** environ;
 namespace hearth::test {
 namespace {
 
-pid_t spawn(const std::vector<std::string>& args, const std::string& log_path) {
+pid_t spawn(const std::string& program, const std::vector<std::string>& args,
+            const std::string& log_path) {
   std::vector<char*> argv;
-  std::string bin = HEARTH_BIN;
+  std::string bin = program;
   argv.push_back(bin.data());
   std::vector<std::string> copy = args;
   for (auto& a : copy) argv.push_back(a.data());
@@ -64,9 +65,11 @@ std::string tcp(int port) {
   return "tcp://127.0.0.1:" + std::to_string(port);
 }
 
-Process::Process(const std::string& name, const std::vector<std::string>& args) : name_(name) {
+Process::Process(const std::string& name, const std::vector<std::string>& args,
+                 const std::string& program)
+    : name_(name) {
   log_path_ = "/tmp/hearth-test-" + std::to_string(getpid()) + "-" + name + ".log";
-  pid_ = spawn(args, log_path_);
+  pid_ = spawn(program, args, log_path_);
 }
 
 Process::~Process() {
@@ -90,6 +93,13 @@ void Process::kill_hard() {
   pid_ = -1;
 }
 
+int Process::wait(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  const int rc = wait_exit(pid_, timeout);
+  if (rc >= 0) pid_ = -1;
+  return rc;
+}
+
 int Process::stop(std::chrono::milliseconds timeout) {
   if (pid_ <= 0) return -1;
   ::kill(pid_, SIGTERM);
@@ -111,9 +121,10 @@ std::string Process::log() const {
   return slurp(log_path_);
 }
 
-int run_hearth(const std::vector<std::string>& args, std::string* output) {
+int run_hearth(const std::vector<std::string>& args, std::string* output,
+               const std::string& program) {
   const std::string path = "/tmp/hearth-test-" + std::to_string(getpid()) + "-cmd.log";
-  const pid_t pid = spawn(args, path);
+  const pid_t pid = spawn(program, args, path);
   const int rc = wait_exit(pid, std::chrono::seconds(20));
   if (output) *output = slurp(path);
   return rc;

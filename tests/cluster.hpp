@@ -23,8 +23,10 @@ std::string tcp(int port);
 
 class Process {
  public:
-  // Starts HEARTH_BIN with args; stdout and stderr go to a log file.
-  Process(const std::string& name, const std::vector<std::string>& args);
+  // Starts `program` (default: the hearth binary) with args; stdout and
+  // stderr go to a log file.
+  Process(const std::string& name, const std::vector<std::string>& args,
+          const std::string& program = HEARTH_BIN);
   ~Process();  // SIGTERM, then SIGKILL after 5 s
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
@@ -34,6 +36,8 @@ class Process {
   // Waits for a line containing `text` in the log; false on timeout.
   bool wait_for_log(const std::string& text, std::chrono::milliseconds timeout) const;
   std::string log() const;
+  // Waits for the process to exit by itself; its exit status, or -1 on timeout.
+  int wait(std::chrono::milliseconds timeout);
   // Sends SIGTERM and returns the exit status (-1 on timeout).
   int stop(std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
@@ -43,8 +47,10 @@ class Process {
   pid_t pid_ = -1;
 };
 
-// Runs `hearth args...` to completion; returns its exit code and output.
-int run_hearth(const std::vector<std::string>& args, std::string* output);
+// Runs `hearth args...` (or `program args...`) to completion; returns its
+// exit code and output.
+int run_hearth(const std::vector<std::string>& args, std::string* output,
+               const std::string& program = HEARTH_BIN);
 
 struct SessionRecord {
   std::uint64_t user = 0;

@@ -1,0 +1,39 @@
+#!/usr/bin/python3
+"""Publish events to a guild, each acknowledged with its guild sequence number.
+
+    /usr/bin/python3 examples/python/publisher.py --guild 1 "hello" "world"
+"""
+import argparse
+
+from hearth_client import Publisher
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--endpoint", default="tcp://127.0.0.1:7400", help="broker publisher endpoint")
+    p.add_argument("--guild", type=int, required=True)
+    p.add_argument("--kind", type=int, default=1)
+    p.add_argument("messages", nargs="+")
+    args = p.parse_args()
+
+    pub = Publisher(args.endpoint)
+    for i, text in enumerate(args.messages, start=1):
+        pub.publish(args.guild, args.kind, text.encode(), ack_id=i)
+    pending = set(range(1, len(args.messages) + 1))
+    while pending:
+        replies = pub.receive(3000)
+        if not replies:
+            print("no answer from the broker within 3 s")
+            return 1
+        for name, m in replies:
+            if name == "publish_ack":
+                print(f"published to guild {m['guild_id']} as #{m['guild_seq']}")
+                pending.discard(m["ack_id"])
+            elif name == "error":
+                print(f"error {m['code']}: {m['text']}")
+                pending.discard(m["ref"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
