@@ -180,7 +180,8 @@ void Broker::on_backend(Frames& frames) {
     return;
   }
   if (dest[0] == internal::kPublisherPrefix) {
-    frames[1].rebuild(dest.data() + 1, dest.size() - 1);
+    const std::string publisher(dest.substr(1));  // rebuild() frees what dest points into
+    frames[1].rebuild(publisher.data(), publisher.size());
     Frames out;
     out.reserve(frames.size() - 1);
     for (std::size_t i = 1; i < frames.size(); ++i) out.push_back(std::move(frames[i]));

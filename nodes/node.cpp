@@ -300,7 +300,14 @@ void Node::on_shard_output(Frames& frames) {
   if (frames.size() < 3) return;
   switch (static_cast<char>(*static_cast<const char*>(frames[0].data()))) {
     case Shard::kToBroker:
-      send_to_broker(frames, 1);
+      if (view_of(frames[1]) == config_.name) {
+        // To this very node (both roles): skip the broker round trip. The
+        // destination frame doubles as the source frame on_broker expects.
+        frames.erase(frames.begin());
+        on_broker(frames);
+      } else {
+        send_to_broker(frames, 1);
+      }
       return;
     case Shard::kToClient:
       send_to_client(frames, 1, false);
