@@ -132,8 +132,8 @@ void apply_logging(const po::variables_map& vm) {
   const std::string level = vm["log-level"].as<std::string>();
   const auto parsed = spdlog::level::from_str(level);
   if (parsed == spdlog::level::off && level != "off") {
-    throw UsageError("--log-level must be trace, debug, info, warn, error or off; got '" +
-                             level + "'");
+    throw UsageError("--log-level must be trace, debug, info, warn, error or off; got '" + level +
+                     "'");
   }
   spdlog::set_level(parsed);
   spdlog::set_pattern("%H:%M:%S.%e %^%l%$ %v");
@@ -170,8 +170,7 @@ BrokerConfig broker_config(const po::variables_map& vm) {
           ok = false;
         }
       }
-      if (!ok)
-        throw UsageError("--pin takes GUILD=NODE (e.g. 42=node-big); got '" + pin + "'");
+      if (!ok) throw UsageError("--pin takes GUILD=NODE (e.g. 42=node-big); got '" + pin + "'");
       c.pins[guild] = pin.substr(eq + 1);
     }
   }
@@ -187,16 +186,15 @@ NodeConfig node_config(const po::variables_map& vm) {
     c.guild_role = roles == "guild" || roles == "guild,session" || roles == "session,guild";
     c.session_role = roles == "session" || roles == "guild,session" || roles == "session,guild";
     if (!c.guild_role && !c.session_role) {
-      throw UsageError("--roles must be guild, session or guild,session; got '" + roles +
-                               "'");
+      throw UsageError("--roles must be guild, session or guild,session; got '" + roles + "'");
     }
   }
   c.shards = vm["shards"].as<unsigned>();
-  for (const char* name : {"weight", "heartbeat-ms", "client-heartbeat-ms", "client-timeout-ms",
-                           "subscribe-timeout-ms", "subscribe-permits", "client-hwm", "client-backlog",
-                           "max-batch",
-                           "max-sessions-per-connection", "max-guilds-per-session",
-                           "max-members-per-guild", "max-guilds", "max-payload", "shard-queue"}) {
+  for (const char* name :
+       {"weight", "heartbeat-ms", "client-heartbeat-ms", "client-timeout-ms",
+        "subscribe-timeout-ms", "subscribe-permits", "client-hwm", "client-backlog", "max-batch",
+        "max-sessions-per-connection", "max-guilds-per-session", "max-members-per-guild",
+        "max-guilds", "max-payload", "shard-queue"}) {
     require_positive(vm, name);
   }
   c.vnodes = vm["weight"].as<unsigned>();

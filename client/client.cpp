@@ -65,20 +65,21 @@ void decode(Frames& frames, std::vector<Message>& out) {
     case Type::kEvents: {
       std::size_t n = 0;
       const msgpack::object* items = r.array("events", wire::kMaxArrayItems, &n);
-      if (r.ok() && n != frames.size() - 1) {
-        return fail("EVENTS lists " + std::to_string(n) + " events but carries " +
-                    std::to_string(frames.size() - 1) + " payload frames");
-      }
       for (std::size_t i = 0; i < n && r.ok(); ++i) {
         const msgpack::object& e = items[i];
-        if (e.type != msgpack::type::ARRAY || e.via.array.size < 5) {
-          return fail("EVENTS entry is not [session_id, seq, guild_id, kind, guild_seq]");
+        if (e.type != msgpack::type::ARRAY || e.via.array.size < 6) {
+          return fail("EVENTS entry is not [session_id, seq, guild_id, kind, guild_seq, frame]");
         }
         const msgpack::object* f = e.via.array.ptr;
+        const std::uint64_t frame = r.u64_of(f[5], "frame");
+        if (r.ok() && (frame == 0 || frame >= frames.size())) {
+          return fail("EVENTS entry names payload frame " + std::to_string(frame) + " of " +
+                      std::to_string(frames.size() - 1));
+        }
         Event ev{r.u64_of(f[0], "session_id"), r.u64_of(f[1], "seq"),
                  r.u64_of(f[2], "guild_id"),   r.u64_of(f[3], "kind"),
-                 r.u64_of(f[4], "guild_seq"),  std::string(view_of(frames[i + 1]))};
-        out.emplace_back(std::move(ev));
+                 r.u64_of(f[4], "guild_seq"),  std::string(view_of(frames[frame]))};
+        if (r.ok()) out.emplace_back(std::move(ev));
       }
       if (r.ok()) return;
       break;

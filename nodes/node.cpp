@@ -111,8 +111,8 @@ void Node::run(const std::atomic<bool>& stop) {
                                 {broker_.handle(), 0, ZMQ_POLLIN, 0},
                                 {clients_.handle(), 0, ZMQ_POLLIN, 0}};
     const int count = paused ? 1 : (config_.session_role ? 3 : 2);
-    const bool busy = paused || !to_broker_.empty() || !goodbye_deadline_.empty() ||
-                      !client_backlog_.empty();
+    const bool busy =
+        paused || !to_broker_.empty() || !goodbye_deadline_.empty() || !client_backlog_.empty();
     zmq::poll(items, count, std::chrono::milliseconds(busy ? 1 : 50));
 
     for (int i = 0; i < 4 * kBurst && recv_frames(from_shards_, frames); ++i) {

@@ -66,7 +66,7 @@ class Node {
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<std::deque<TaskPtr>> carry_;  // tasks a full shard inbox refused
   std::size_t carried_ = 0;
-  std::deque<Frames> to_broker_;             // backlog while the broker link is full
+  std::deque<Frames> to_broker_;  // backlog while the broker link is full
   // Messages a connection's full pipe refused, kept in order until it drains.
   std::unordered_map<std::string, std::deque<Frames>> client_backlog_;
   std::unordered_set<std::string> stalled_;  // connections being closed for a full queue

@@ -33,7 +33,7 @@ struct NodeConfig {
   // connection is closed with SLOW_CONSUMER.
   std::uint32_t client_hwm = 1000;
   std::uint32_t client_backlog = 1000;
-  std::uint32_t max_batch = 256;         // events per EVENTS message
+  std::uint32_t max_batch = 256;  // events per EVENTS message
   std::uint32_t max_sessions_per_connection = 10000;
   std::uint32_t max_guilds_per_session = 1000;
   std::uint32_t max_members_per_guild = 1000000;

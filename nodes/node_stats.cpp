@@ -10,9 +10,10 @@ std::string NodeStats::summary() const {
       << " published=" << published << " fanout_frames=" << fanout_frames
       << " deliveries=" << deliveries << " client_messages=" << client_messages
       << " malformed=" << malformed << " auth_failures=" << auth_failures
-      << " slow_consumers=" << slow_consumers << " dropped_slow=" << dropped_slow << " heartbeat_timeouts=" << heartbeat_timeouts
-      << " stale=" << stale_deliveries << " unroutable=" << dropped_unroutable
-      << " subscribe_retries=" << subscribe_retries << " permit_denied=" << permit_denied;
+      << " slow_consumers=" << slow_consumers << " dropped_slow=" << dropped_slow
+      << " heartbeat_timeouts=" << heartbeat_timeouts << " stale=" << stale_deliveries
+      << " unroutable=" << dropped_unroutable << " subscribe_retries=" << subscribe_retries
+      << " permit_denied=" << permit_denied;
   return out.str();
 }
 

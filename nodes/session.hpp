@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common/frames.hpp"
@@ -28,18 +29,30 @@ struct GuildLink {
   Clock::time_point due{};
 };
 
+struct Connection;
+
 struct Session {
   std::uint64_t id = 0;
   std::uint64_t user = 0;
-  std::string connection;  // routing id
-  std::uint64_t seq = 0;   // last per-session sequence number delivered
-  std::unordered_map<std::uint64_t, GuildLink> guilds;
+  Connection* connection = nullptr;  // owned by the shard's connection map
+  std::uint64_t seq = 0;             // last per-session sequence number delivered
+  // A handful of guilds per session: a flat vector searched linearly beats a
+  // hash map on the delivery path (one cache line instead of pointer chasing).
+  std::vector<std::pair<std::uint64_t, GuildLink>> guilds;
+
+  GuildLink* link(std::uint64_t guild) {
+    for (auto& [guild_id, l] : guilds) {
+      if (guild_id == guild) return &l;
+    }
+    return nullptr;
+  }
 };
 
-// One event waiting in a connection's outbound batch.
+// One event waiting in a connection's outbound batch; `frame` is the index of
+// its payload frame in the batch (sessions of one connection share a frame).
 struct PendingEvent {
   std::uint64_t session, seq, guild, kind, guild_seq;
-  zmq::message_t payload;
+  std::uint32_t frame;
 };
 
 struct Connection {
@@ -47,6 +60,8 @@ struct Connection {
   std::vector<std::uint64_t> sessions;
   Clock::time_point last_seen{};
   std::vector<PendingEvent> batch;  // flushed at the end of each shard cycle
+  Frames payloads;                  // the batch's payload frames
+  std::uint64_t last_delivery = 0;  // stamp of the delivery that added payloads.back()
 };
 
 }  // namespace hearth

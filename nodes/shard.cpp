@@ -32,7 +32,8 @@ Shard::Shard(unsigned index, NodeShared& shared)
       inbox_(shared.config.shard_queue),
       ring_(shared.ring),
       backoff_(std::chrono::milliseconds(50), std::chrono::milliseconds(5000),
-               shared.incarnation * 131 + index) {}
+               shared.incarnation * 131 + index),
+      sessions_(static_cast<std::uint16_t>(shared.incarnation), index) {}
 
 Shard::~Shard() {
   stop();
@@ -220,12 +221,15 @@ void Shard::on_identify(Connection* conn, const std::string& peer, wire::HeaderR
     conn->last_seen = Clock::now();
     ++shared_.stats.connections;
   }
-  const std::uint64_t sid =
-      make_session_id(static_cast<std::uint32_t>(shared_.incarnation), next_counter_++, index_);
-  Session& s = sessions_[sid];
-  s.id = sid;
+  Session* created = sessions_.create();
+  if (!created) {
+    return send_client_error(peer, Code::kLimit, "this shard holds its maximum of sessions",
+                             request);
+  }
+  Session& s = *created;
+  const std::uint64_t sid = s.id;
   s.user = user;
-  s.connection = peer;
+  s.connection = conn;
   conn->sessions.push_back(sid);
   ++shared_.stats.sessions;
 
@@ -237,17 +241,18 @@ void Shard::on_identify(Connection* conn, const std::string& peer, wire::HeaderR
   f.push_back(frame_of(w.view()));
   send(f);
 
-  for (std::uint64_t g : guilds) {
-    auto [it, fresh] = s.guilds.try_emplace(g);
-    if (fresh) try_subscribe(s, g, it->second);
-  }
+  std::sort(guilds.begin(), guilds.end());
+  guilds.erase(std::unique(guilds.begin(), guilds.end()), guilds.end());
+  s.guilds.reserve(guilds.size());
+  for (std::uint64_t g : guilds) s.guilds.emplace_back(g, GuildLink{});
+  for (auto& [g, link] : s.guilds) try_subscribe(s, g, link);
 }
 
 void Shard::on_leave(const std::string& peer, wire::HeaderReader& r) {
   const std::uint64_t sid = r.u64("session_id");
   if (!r.ok()) return send_client_error(peer, r.error().code, r.error().text, 0);
-  auto it = sessions_.find(sid);
-  if (it == sessions_.end() || it->second.connection != peer) {
+  Session* s = sessions_.find(sid);
+  if (!s || s->connection->id != peer) {
     return send_client_error(peer, Code::kUnknownSession,
                              "session " + std::to_string(sid) + " is not live on this connection",
                              sid);
@@ -262,9 +267,9 @@ void Shard::on_leave(const std::string& peer, wire::HeaderReader& r) {
 
 void Shard::close_session(std::uint64_t sid, Code code, const std::string& reason, bool tell_client,
                           bool goodbye) {
-  auto it = sessions_.find(sid);
-  if (it == sessions_.end()) return;
-  Session& s = it->second;
+  Session* found = sessions_.find(sid);
+  if (!found) return;
+  Session& s = *found;
   for (auto& [guild, link] : s.guilds) {
     if (link.state == State::kPending) release_permit(link);
     if (link.state == State::kPending || link.state == State::kActive) {
@@ -279,23 +284,21 @@ void Shard::close_session(std::uint64_t sid, Code code, const std::string& reaso
       }
     }
   }
-  auto conn = connections_.find(s.connection);
-  if (conn != connections_.end()) {
-    // Events already queued for this session go out before it is closed.
-    if (!goodbye && !conn->second.batch.empty()) flush(conn->second);
-    auto& list = conn->second.sessions;
-    list.erase(std::remove(list.begin(), list.end(), sid), list.end());
-  }
+  Connection& conn = *s.connection;
+  // Events already queued for this session go out before it is closed.
+  if (!goodbye && !conn.batch.empty()) flush(conn);
+  auto& list = conn.sessions;
+  list.erase(std::remove(list.begin(), list.end(), sid), list.end());
   if (tell_client) {
     wire::HeaderWriter w(Type::kSessionClosed, 3);
     w.u64(sid).u64(static_cast<std::uint64_t>(code)).str(reason);
     Frames f;
     f.push_back(frame_of(std::string_view(goodbye ? "G" : "C", 1)));
-    f.push_back(frame_of(s.connection));
+    f.push_back(frame_of(conn.id));
     f.push_back(frame_of(w.view()));
     send(f);
   }
-  sessions_.erase(it);
+  sessions_.erase(sid);
   --shared_.stats.sessions;
 }
 
@@ -303,7 +306,10 @@ void Shard::close_connection(const std::string& peer, Code code, const std::stri
                              bool tell_client, bool goodbye) {
   auto it = connections_.find(peer);
   if (it == connections_.end()) return;
-  if (goodbye) it->second.batch.clear();
+  if (goodbye) {
+    it->second.batch.clear();
+    it->second.payloads.clear();
+  }
   const std::vector<std::uint64_t> sids = it->second.sessions;
   for (std::uint64_t sid : sids) close_session(sid, code, reason, tell_client, goodbye);
   it = connections_.find(peer);
@@ -355,12 +361,8 @@ void Shard::on_subscribe_reply(const std::string& from, wire::HeaderReader& r) {
   const auto code = static_cast<Code>(r.u64("code"));
   const std::uint64_t guild_seq = r.u64("guild_seq");
   if (!r.ok()) return;
-  auto it = sessions_.find(sid);
-  GuildLink* link = nullptr;
-  if (it != sessions_.end()) {
-    auto l = it->second.guilds.find(guild);
-    if (l != it->second.guilds.end()) link = &l->second;
-  }
+  Session* found = sessions_.find(sid);
+  GuildLink* link = found ? found->link(guild) : nullptr;
   if (!link || link->state != State::kPending || link->owner != from) {
     // A late answer: the session left or moved on. Undo a membership we no longer want.
     const bool wanted = link && link->state == State::kActive && link->owner == from;
@@ -376,52 +378,42 @@ void Shard::on_subscribe_reply(const std::string& from, wire::HeaderReader& r) {
     return;
   }
   release_permit(*link);
-  Session& s = it->second;
+  Session& s = *found;
   if (code != Code::kOk && !is_final(code)) return schedule_retry(s, guild, *link);
   link->state = code == Code::kOk ? State::kActive : State::kFailed;
   link->attempts = 0;
   wire::HeaderWriter w(Type::kSubscribed, 4);
   w.u64(sid).u64(guild).u64(static_cast<std::uint64_t>(code)).u64(guild_seq);
   // Queued events of other guilds go first, so the client sees SUBSCRIBED in order.
-  auto conn = connections_.find(s.connection);
-  if (conn != connections_.end() && !conn->second.batch.empty()) flush(conn->second);
+  if (!s.connection->batch.empty()) flush(*s.connection);
   Frames f;
   f.push_back(frame_of(std::string_view("C", 1)));
-  f.push_back(frame_of(s.connection));
+  f.push_back(frame_of(s.connection->id));
   f.push_back(frame_of(w.view()));
   send(f);
 }
 
 void Shard::on_deliver(Task& task) {
   const std::uint32_t max_batch = shared_.config.max_batch;
+  const std::uint64_t stamp = ++delivery_stamp_;
   std::uint64_t delivered = 0;
   std::uint64_t stale = 0;
   for (std::uint64_t sid : task.sessions) {
-    auto it = sessions_.find(sid);
-    if (it == sessions_.end()) {
-      ++stale;
+    Session* s = sessions_.find(sid);
+    GuildLink* link = s ? s->link(task.guild) : nullptr;
+    if (!link || link->state != State::kActive || link->owner != task.peer) {
+      ++stale;  // left, moved, or not yet confirmed
       continue;
     }
-    Session& s = it->second;
-    auto link = s.guilds.find(task.guild);
-    if (link == s.guilds.end() || link->second.state != State::kActive ||
-        link->second.owner != task.peer) {
-      ++stale;
-      continue;
+    Connection& conn = *s->connection;
+    // One payload frame per connection per event, however many of its
+    // sessions receive it.
+    if (conn.last_delivery != stamp || conn.payloads.empty()) {
+      conn.payloads.emplace_back().copy(task.payload);
+      conn.last_delivery = stamp;
     }
-    auto conn_it = connections_.find(s.connection);
-    if (conn_it == connections_.end()) {
-      ++stale;
-      continue;
-    }
-    Connection& conn = conn_it->second;
-    PendingEvent& e = conn.batch.emplace_back();
-    e.session = sid;
-    e.seq = ++s.seq;
-    e.guild = task.guild;
-    e.kind = task.event_kind;
-    e.guild_seq = task.guild_seq;
-    e.payload.copy(task.payload);
+    conn.batch.push_back({sid, ++s->seq, task.guild, task.event_kind, task.guild_seq,
+                          static_cast<std::uint32_t>(conn.payloads.size())});
     ++delivered;
     if (conn.batch.size() >= max_batch) {
       flush(conn);
@@ -438,15 +430,16 @@ void Shard::flush(Connection& conn) {
   wire::HeaderWriter w(Type::kEvents, 1);
   w.array(conn.batch.size());
   for (const PendingEvent& e : conn.batch) {
-    w.array(5).u64(e.session).u64(e.seq).u64(e.guild).u64(e.kind).u64(e.guild_seq);
+    w.array(6).u64(e.session).u64(e.seq).u64(e.guild).u64(e.kind).u64(e.guild_seq).u64(e.frame);
   }
   Frames f;
-  f.reserve(conn.batch.size() + 3);
+  f.reserve(conn.payloads.size() + 3);
   f.push_back(frame_of(std::string_view("C", 1)));
   f.push_back(frame_of(conn.id));
   f.push_back(frame_of(w.view()));
-  for (PendingEvent& e : conn.batch) f.push_back(std::move(e.payload));
+  for (zmq::message_t& p : conn.payloads) f.push_back(std::move(p));
   conn.batch.clear();
+  conn.payloads.clear();
   ++shared_.stats.client_messages;
   send(f);
 }
@@ -474,15 +467,14 @@ void Shard::run_timers(Clock::time_point now) {
   while (!timers_.empty() && timers_.begin()->first <= now) {
     auto node = timers_.extract(timers_.begin());
     auto [sid, guild] = node.mapped();
-    auto s = sessions_.find(sid);
-    if (s == sessions_.end()) continue;
-    auto link = s->second.guilds.find(guild);
-    if (link == s->second.guilds.end() || link->second.due != node.key()) continue;
-    if (link->second.state == State::kPending) {
-      release_permit(link->second);  // no answer in time
-      schedule_retry(s->second, guild, link->second);
-    } else if (link->second.state == State::kWaiting) {
-      try_subscribe(s->second, guild, link->second);
+    Session* s = sessions_.find(sid);
+    GuildLink* link = s ? s->link(guild) : nullptr;
+    if (!link || link->due != node.key()) continue;
+    if (link->state == State::kPending) {
+      release_permit(*link);  // no answer in time
+      schedule_retry(*s, guild, *link);
+    } else if (link->state == State::kWaiting) {
+      try_subscribe(*s, guild, *link);
     }
   }
 }
@@ -490,7 +482,8 @@ void Shard::run_timers(Clock::time_point now) {
 void Shard::relink_after_ring_change() {
   const Ring& ring = ring_.get();
   const auto now = Clock::now();
-  for (auto& [sid, s] : sessions_) {
+  sessions_.for_each([&](Session& s) {
+    const std::uint64_t sid = s.id;
     for (auto& [guild, link] : s.guilds) {
       if (link.state != State::kActive && link.state != State::kPending) continue;
       const int owner = ring.find(guild);
@@ -513,7 +506,7 @@ void Shard::relink_after_ring_change() {
       link.due = now;
       timers_.emplace(now, std::make_pair(sid, guild));
     }
-  }
+  });
 }
 
 // ----------------------------------------------------------------- guild side

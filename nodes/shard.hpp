@@ -22,6 +22,7 @@
 #include "nodes/node_config.hpp"
 #include "nodes/node_stats.hpp"
 #include "nodes/session.hpp"
+#include "nodes/session_table.hpp"
 #include "nodes/subscribe_limiter.hpp"
 #include "nodes/task.hpp"
 
@@ -102,10 +103,10 @@ class Shard {
   zmq::socket_t out_;  // created and used on the shard thread only
   RingReader ring_;
   JitteredBackoff backoff_;
-  std::uint32_t next_counter_ = 1;
 
   std::unordered_map<std::string, Connection> connections_;
-  std::unordered_map<std::uint64_t, Session> sessions_;
+  SessionTable sessions_;
+  std::uint64_t delivery_stamp_ = 0;       // tells apart delivery tasks sharing a connection batch
   std::unordered_set<std::string> dirty_;  // connections with a non-empty batch
   std::multimap<Clock::time_point, std::pair<std::uint64_t, std::uint64_t>> timers_;
 

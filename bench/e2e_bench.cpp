@@ -1,0 +1,376 @@
+// End-to-end fan-out to real client connections on loopback, Hearth beside
+// Redis pub/sub on the same workload in the same run.
+//
+//   build/bench/hearth_e2e_bench [--connections 1000] [--events 20000] [--inflight 64]
+//       [--payload 100] [--multiplex 1] [--latency-events 200] [--only hearth|redis]
+//
+// Throughput: one publisher keeps `inflight` events outstanding (an event is
+// done when every session has it); deliveries/s = sessions x events / time.
+// Latency: one event at a time, publish to the last connection receiving it.
+// Receivers run on two threads, each polling half the connections. Servers and
+// clients share this machine's cores, for both systems alike.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+#include <zmq.hpp>
+
+#include "common/frames.hpp"
+#include "common/wire.hpp"
+
+extern char** environ;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  unsigned connections = 1000;
+  unsigned events = 20000;
+  unsigned inflight = 64;
+  unsigned payload = 100;
+  unsigned multiplex = 1;  // sessions per connection (Hearth only)
+  unsigned latency_events = 200;
+  std::string only;
+};
+
+pid_t spawn(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  std::vector<std::string> copy = args;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = -1;
+  posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  return pid;
+}
+
+void stop_process(pid_t pid) {
+  if (pid <= 0) return;
+  kill(pid, SIGTERM);
+  int status;
+  waitpid(pid, &status, 0);
+}
+
+// Per-event completion: counts how many sessions have each event.
+struct Tracker {
+  Tracker(unsigned events, unsigned sessions)
+      : counts(events), done_at(events), per_event(sessions) {}
+  void deliver(std::uint64_t event) {
+    if (event >= counts.size()) return;
+    if (counts[event].fetch_add(1, std::memory_order_relaxed) + 1 == per_event) {
+      done_at[event] = Clock::now();
+      completed.fetch_add(1, std::memory_order_release);
+    }
+  }
+  std::vector<std::atomic<unsigned>> counts;
+  std::vector<Clock::time_point> done_at;
+  std::atomic<unsigned> completed{0};
+  unsigned per_event;
+};
+
+struct Result {
+  double deliveries_per_s = 0;
+  double p50_ms = 0, p99_ms = 0;
+};
+
+// Drives `publish(i)` keeping `inflight` outstanding, then a latency run.
+Result drive(const Options& o, unsigned per_event,
+             const std::function<void(std::uint64_t)>& publish,
+             const std::function<void(Tracker*)>& set_tracker) {
+  Result r;
+  {
+    Tracker t(o.events, per_event);
+    set_tracker(&t);
+    const auto start = Clock::now();
+    for (unsigned i = 0; i < o.events; ++i) {
+      while (i >= t.completed.load(std::memory_order_acquire) + o.inflight) {
+      }
+      publish(i);
+    }
+    while (t.completed.load() < o.events) {
+      if (Clock::now() - start > std::chrono::seconds(120)) {
+        std::fprintf(stderr, "timed out with %u of %u events complete\n", t.completed.load(),
+                     o.events);
+        break;
+      }
+    }
+    const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+    r.deliveries_per_s = static_cast<double>(t.completed.load()) * per_event / secs;
+    set_tracker(nullptr);
+  }
+  {
+    Tracker t(o.latency_events, per_event);
+    set_tracker(&t);
+    std::vector<double> lat;
+    for (unsigned i = 0; i < o.latency_events; ++i) {
+      const auto t0 = Clock::now();
+      publish(i);
+      while (t.completed.load(std::memory_order_acquire) < i + 1) {
+        if (Clock::now() - t0 > std::chrono::seconds(10)) break;
+      }
+      lat.push_back(std::chrono::duration<double, std::milli>(t.done_at[i] - t0).count());
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    set_tracker(nullptr);
+    std::sort(lat.begin(), lat.end());
+    r.p50_ms = lat[lat.size() / 2];
+    r.p99_ms = lat[std::min(lat.size() - 1, lat.size() * 99 / 100)];
+  }
+  return r;
+}
+
+// ------------------------------------------------------------------ Hearth
+
+Result run_hearth(const Options& o) {
+  const std::string bin = HEARTH_BIN;
+  const pid_t server = spawn({bin, "all-in-one", "--frontend", "tcp://127.0.0.1:18400", "--backend",
+                              "tcp://127.0.0.1:18401", "--listen", "tcp://127.0.0.1:18500",
+                              "--log-level", "warn", "--subscribe-permits", "1024"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  zmq::context_t ctx(1);
+  std::vector<zmq::socket_t> socks;
+  for (unsigned c = 0; c < o.connections; ++c) {
+    socks.emplace_back(ctx, zmq::socket_type::dealer);
+    socks.back().set(zmq::sockopt::linger, 0);
+    socks.back().connect("tcp://127.0.0.1:18500");
+    for (unsigned s = 0; s < o.multiplex; ++s) {
+      hearth::wire::HeaderWriter w(hearth::protocol::Type::kIdentify, 4);
+      w.u64(s).u64(c * o.multiplex + s).str("t").u64_array(std::vector<std::uint64_t>{1});
+      socks.back().send(zmq::buffer(w.view()));
+    }
+  }
+  const unsigned sessions = o.connections * o.multiplex;
+  std::atomic<Tracker*> tracker{nullptr};
+  std::atomic<unsigned> subscribed{0};
+  std::atomic<bool> stop{false};
+  auto receiver = [&](unsigned from, unsigned to) {
+    std::vector<zmq::pollitem_t> items;
+    for (unsigned i = from; i < to; ++i) items.push_back({socks[i].handle(), 0, ZMQ_POLLIN, 0});
+    hearth::Frames frames;
+    while (!stop) {
+      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(50));
+      for (unsigned i = from; i < to; ++i) {
+        if (!(items[i - from].revents & ZMQ_POLLIN)) continue;
+        while (hearth::recv_frames(socks[i], frames)) {
+          hearth::wire::HeaderReader r(frames[0].data(), frames[0].size());
+          if (r.type() == static_cast<std::uint32_t>(hearth::protocol::Type::kSubscribed)) {
+            ++subscribed;
+          } else if (r.type() == static_cast<std::uint32_t>(hearth::protocol::Type::kEvents)) {
+            Tracker* t = tracker.load(std::memory_order_acquire);
+            std::size_t n = 0;
+            const msgpack::object* entries = r.array("events", 100000, &n);
+            for (std::size_t e = 0; t && entries && e < n; ++e) {
+              const std::uint64_t frame = entries[e].via.array.ptr[5].via.u64;
+              std::uint64_t event;
+              std::memcpy(&event, frames[frame].data(), sizeof(event));
+              t->deliver(event);
+            }
+          }
+        }
+      }
+    }
+  };
+  std::thread rx1(receiver, 0, o.connections / 2), rx2(receiver, o.connections / 2, o.connections);
+  while (subscribed < sessions) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  zmq::socket_t pub(ctx, zmq::socket_type::dealer);
+  pub.set(zmq::sockopt::linger, 0);
+  pub.connect("tcp://127.0.0.1:18400");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::string payload(o.payload, 'h');
+  hearth::wire::HeaderWriter header(hearth::protocol::Type::kPublish, 3);
+  header.u64(1).u64(1).u64(0);
+  Result r = drive(
+      o, sessions,
+      [&](std::uint64_t i) {
+        std::memcpy(payload.data(), &i, sizeof(i));
+        pub.send(zmq::buffer(header.view()), zmq::send_flags::sndmore);
+        pub.send(zmq::buffer(payload));
+      },
+      [&](Tracker* t) { tracker.store(t, std::memory_order_release); });
+  stop = true;
+  rx1.join();
+  rx2.join();
+  socks.clear();
+  pub.close();
+  stop_process(server);
+  return r;
+}
+
+// ------------------------------------------------------------------- Redis
+
+int tcp_connect(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int i = 0; i < 100; ++i) {
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+      int one = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+      return fd;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::perror("connect to redis");
+  std::exit(1);
+}
+
+void write_all(int fd, const std::string& s) {
+  std::size_t off = 0;
+  while (off < s.size()) {
+    const ssize_t n = write(fd, s.data() + off, s.size() - off);
+    if (n <= 0) std::exit(1);
+    off += static_cast<std::size_t>(n);
+  }
+}
+
+Result run_redis(const Options& o) {
+  const int port = 18600;
+  const pid_t server = spawn({"redis-server", "--port", std::to_string(port), "--save", "",
+                              "--appendonly", "no", "--maxclients", "10000"});
+  const std::string channel = "guild1";
+  const std::string subscribed_reply = "*3\r\n$9\r\nsubscribe\r\n$6\r\nguild1\r\n:1\r\n";
+  const std::string msg_prefix =
+      "*3\r\n$7\r\nmessage\r\n$6\r\nguild1\r\n$" + std::to_string(o.payload) + "\r\n";
+  const std::size_t record = msg_prefix.size() + o.payload + 2;
+  std::vector<int> fds;
+  for (unsigned c = 0; c < o.connections; ++c) {
+    fds.push_back(tcp_connect(port));
+    write_all(fds.back(), "SUBSCRIBE guild1\r\n");
+  }
+  // Wait for every subscription confirmation (blocking reads, one socket at a time).
+  for (int fd : fds) {
+    std::string got;
+    char buf[256];
+    while (got.size() < subscribed_reply.size()) {
+      const ssize_t n = read(fd, buf, sizeof(buf));
+      if (n <= 0) std::exit(1);
+      got.append(buf, static_cast<std::size_t>(n));
+    }
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+  }
+  std::atomic<Tracker*> tracker{nullptr};
+  std::atomic<bool> stop{false};
+  auto receiver = [&](unsigned from, unsigned to) {
+    std::vector<pollfd> pfds;
+    std::vector<std::string> pending(to - from);
+    for (unsigned i = from; i < to; ++i) pfds.push_back({fds[i], POLLIN, 0});
+    std::vector<char> buf(1 << 16);
+    while (!stop) {
+      poll(pfds.data(), pfds.size(), 50);
+      for (unsigned i = 0; i < pfds.size(); ++i) {
+        if (!(pfds[i].revents & POLLIN)) continue;
+        std::string& acc = pending[i];
+        ssize_t n;
+        while ((n = read(pfds[i].fd, buf.data(), buf.size())) > 0) {
+          acc.append(buf.data(), static_cast<std::size_t>(n));
+        }
+        std::size_t off = 0;
+        Tracker* t = tracker.load(std::memory_order_acquire);
+        for (; acc.size() - off >= record; off += record) {
+          std::uint64_t event;
+          std::memcpy(&event, acc.data() + off + msg_prefix.size(), sizeof(event));
+          if (t) t->deliver(event);
+        }
+        acc.erase(0, off);
+      }
+    }
+  };
+  std::thread rx1(receiver, 0, o.connections / 2), rx2(receiver, o.connections / 2, o.connections);
+  const int pub = tcp_connect(port);
+  fcntl(pub, F_SETFL, O_NONBLOCK);
+  std::string payload(o.payload, 'r');
+  const std::string cmd_prefix =
+      "*3\r\n$7\r\nPUBLISH\r\n$6\r\nguild1\r\n$" + std::to_string(o.payload) + "\r\n";
+  char sink[4096];
+  Result r = drive(
+      o, o.connections,
+      [&](std::uint64_t i) {
+        std::memcpy(payload.data(), &i, sizeof(i));
+        const std::string cmd = cmd_prefix + payload + "\r\n";
+        std::size_t off = 0;
+        while (off < cmd.size()) {
+          const ssize_t n = write(pub, cmd.data() + off, cmd.size() - off);
+          if (n > 0) off += static_cast<std::size_t>(n);
+          while (read(pub, sink, sizeof(sink)) > 0) {
+          }
+        }
+        while (read(pub, sink, sizeof(sink)) > 0) {
+        }
+      },
+      [&](Tracker* t) { tracker.store(t, std::memory_order_release); });
+  stop = true;
+  rx1.join();
+  rx2.join();
+  for (int fd : fds) close(fd);
+  close(pub);
+  stop_process(server);
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i], v = argv[i + 1];
+    if (k == "--connections")
+      o.connections = std::stoul(v);
+    else if (k == "--events")
+      o.events = std::stoul(v);
+    else if (k == "--inflight")
+      o.inflight = std::stoul(v);
+    else if (k == "--payload")
+      o.payload = std::max(8ul, std::stoul(v));
+    else if (k == "--multiplex")
+      o.multiplex = std::stoul(v);
+    else if (k == "--latency-events")
+      o.latency_events = std::stoul(v);
+    else if (k == "--only")
+      o.only = v;
+    else {
+      std::fprintf(stderr, "unknown option %s\n", k.c_str());
+      return 2;
+    }
+  }
+  signal(SIGPIPE, SIG_IGN);
+  std::printf("%u connections x %u sessions, %u events of %u bytes, %u in flight\n", o.connections,
+              o.multiplex, o.events, o.payload, o.inflight);
+  std::printf("%-8s %16s %14s %14s\n", "system", "deliveries/s", "latency p50", "p99");
+  if (o.only.empty() || o.only == "redis") {
+    if (o.multiplex == 1) {
+      Result r = run_redis(o);
+      std::printf("%-8s %16.0f %11.2f ms %11.2f ms\n", "redis", r.deliveries_per_s, r.p50_ms,
+                  r.p99_ms);
+    }
+  }
+  if (o.only.empty() || o.only == "hearth") {
+    Result h = run_hearth(o);
+    std::printf("%-8s %16.0f %11.2f ms %11.2f ms\n", "hearth", h.deliveries_per_s, h.p50_ms,
+                h.p99_ms);
+  }
+  return 0;
+}
