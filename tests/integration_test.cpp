@@ -10,15 +10,17 @@ namespace {
 
 std::vector<std::string> node_args(const std::string& name, const std::string& roles, int broker,
                                    int listen) {
-  return {"node",     "--name",         name,       "--roles",     roles,
-          "--broker", tcp(broker),      "--listen", tcp(listen),   "--shards",
-          "2",        "--heartbeat-ms", "200",      "--log-level", "info"};
+  return {"node",      "--name",      name,        "--roles",
+          roles,       "--broker",    tcp(broker), "--listen",
+          tcp(listen), "--shards",    "2",         "--heartbeat-ms",
+          "200",       "--log-level", "info",      "--stats-interval-ms",
+          "1000"};
 }
 
 TEST(Cluster, SeparateProcessesDeliverEveryEventExactlyOnceInOrder) {
   const int base = port_base();
   Process broker("broker", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1),
-                            "--node-timeout-ms", "2000"});
+                            "--stats-interval-ms", "1000", "--node-timeout-ms", "2000"});
   Process g1("guild-1", node_args("guild-1", "guild", base + 1, base + 2));
   Process g2("guild-2", node_args("guild-2", "guild", base + 1, base + 3));
   Process s1("session-1", node_args("session-1", "session", base + 1, base + 4));
