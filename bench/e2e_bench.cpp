@@ -49,17 +49,19 @@ struct Options {
   unsigned multiplex = 1;  // sessions per connection (Hearth only)
   unsigned latency_events = 200;
   std::string only;
+  std::string flush_interval_us = "1000";
+  std::string server_log = "/dev/null";
 };
 
-pid_t spawn(const std::vector<std::string>& args) {
+pid_t spawn(const std::vector<std::string>& args, const std::string& log = "/dev/null") {
   std::vector<char*> argv;
   std::vector<std::string> copy = args;
   for (auto& a : copy) argv.push_back(a.data());
   argv.push_back(nullptr);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
   pid_t pid = -1;
   posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
@@ -105,11 +107,14 @@ Result drive(const Options& o, unsigned per_event,
     set_tracker(&t);
     const auto start = Clock::now();
     for (unsigned i = 0; i < o.events; ++i) {
+      // Sleep-wait: a spinning publisher would take a core from the system under test.
       while (i >= t.completed.load(std::memory_order_acquire) + o.inflight) {
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
       }
       publish(i);
     }
     while (t.completed.load() < o.events) {
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
       if (Clock::now() - start > std::chrono::seconds(120)) {
         std::fprintf(stderr, "timed out with %u of %u events complete\n", t.completed.load(),
                      o.events);
@@ -128,6 +133,7 @@ Result drive(const Options& o, unsigned per_event,
       const auto t0 = Clock::now();
       publish(i);
       while (t.completed.load(std::memory_order_acquire) < i + 1) {
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
         if (Clock::now() - t0 > std::chrono::seconds(10)) break;
       }
       lat.push_back(std::chrono::duration<double, std::milli>(t.done_at[i] - t0).count());
@@ -145,11 +151,14 @@ Result drive(const Options& o, unsigned per_event,
 
 Result run_hearth(const Options& o) {
   const std::string bin = HEARTH_BIN;
-  const pid_t server = spawn({bin, "all-in-one", "--frontend", "tcp://127.0.0.1:18400", "--backend",
-                              "tcp://127.0.0.1:18401", "--listen", "tcp://127.0.0.1:18500",
-                              "--log-level", "warn", "--subscribe-permits", "1024"});
+  const pid_t server =
+      spawn({bin, "all-in-one", "--frontend", "tcp://127.0.0.1:18400", "--backend",
+             "tcp://127.0.0.1:18401", "--listen", "tcp://127.0.0.1:18500", "--log-level", "info",
+             "--subscribe-permits", "1024", "--flush-interval-us", o.flush_interval_us,
+             "--stats-interval-ms", "1000"},
+            o.server_log);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  zmq::context_t ctx(1);
+  zmq::context_t ctx(2);  // two I/O threads, as the receivers are two
   std::vector<zmq::socket_t> socks;
   for (unsigned c = 0; c < o.connections; ++c) {
     socks.emplace_back(ctx, zmq::socket_type::dealer);
@@ -182,9 +191,11 @@ Result run_hearth(const Options& o) {
             std::size_t n = 0;
             const msgpack::object* entries = r.array("events", 100000, &n);
             for (std::size_t e = 0; t && entries && e < n; ++e) {
-              const std::uint64_t frame = entries[e].via.array.ptr[5].via.u64;
+              const msgpack::object* f = entries[e].via.array.ptr;
+              const std::uint64_t frame = f[5].via.u64, offset = f[6].via.u64;
               std::uint64_t event;
-              std::memcpy(&event, frames[frame].data(), sizeof(event));
+              std::memcpy(&event, static_cast<const char*>(frames[frame].data()) + offset,
+                          sizeof(event));
               t->deliver(event);
             }
           }
@@ -351,6 +362,10 @@ int main(int argc, char** argv) {
       o.latency_events = std::stoul(v);
     else if (k == "--only")
       o.only = v;
+    else if (k == "--flush-interval-us")
+      o.flush_interval_us = v;
+    else if (k == "--server-log")
+      o.server_log = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;

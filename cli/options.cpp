@@ -86,6 +86,9 @@ po::options_description node_options(bool embedded) {
       "full its sessions are closed (SLOW_CONSUMER)");
   add("max-batch", po::value<unsigned>()->default_value(256),
       "events coalesced into one EVENTS message");
+  add("flush-interval-us", po::value<unsigned>()->default_value(1000),
+      "shortest time between two flushes of a shard's pending events (0: flush every cycle); "
+      "longer coalesces more events per message under load");
   add("max-sessions-per-connection", po::value<unsigned>()->default_value(10000), "");
   add("max-guilds-per-session", po::value<unsigned>()->default_value(1000), "");
   add("max-members-per-guild", po::value<unsigned>()->default_value(1000000), "");
@@ -208,6 +211,7 @@ NodeConfig node_config(const po::variables_map& vm) {
   c.client_hwm = vm["client-hwm"].as<unsigned>();
   c.client_backlog = vm["client-backlog"].as<unsigned>();
   c.max_batch = vm["max-batch"].as<unsigned>();
+  c.flush_interval = std::chrono::microseconds(vm["flush-interval-us"].as<unsigned>());
   c.max_sessions_per_connection = vm["max-sessions-per-connection"].as<unsigned>();
   c.max_guilds_per_session = vm["max-guilds-per-session"].as<unsigned>();
   c.max_members_per_guild = vm["max-members-per-guild"].as<unsigned>();

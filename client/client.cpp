@@ -67,18 +67,26 @@ void decode(Frames& frames, std::vector<Message>& out) {
       const msgpack::object* items = r.array("events", wire::kMaxArrayItems, &n);
       for (std::size_t i = 0; i < n && r.ok(); ++i) {
         const msgpack::object& e = items[i];
-        if (e.type != msgpack::type::ARRAY || e.via.array.size < 6) {
-          return fail("EVENTS entry is not [session_id, seq, guild_id, kind, guild_seq, frame]");
+        if (e.type != msgpack::type::ARRAY || e.via.array.size < 8) {
+          return fail(
+              "EVENTS entry is not [session_id, seq, guild_id, kind, guild_seq, frame, offset, "
+              "length]");
         }
         const msgpack::object* f = e.via.array.ptr;
         const std::uint64_t frame = r.u64_of(f[5], "frame");
-        if (r.ok() && (frame == 0 || frame >= frames.size())) {
-          return fail("EVENTS entry names payload frame " + std::to_string(frame) + " of " +
-                      std::to_string(frames.size() - 1));
+        const std::uint64_t offset = r.u64_of(f[6], "offset");
+        const std::uint64_t length = r.u64_of(f[7], "length");
+        if (!r.ok()) break;
+        if (frame == 0 || frame >= frames.size() || offset > frames[frame].size() ||
+            length > frames[frame].size() - offset) {
+          return fail("EVENTS entry points outside its payload frames");
         }
-        Event ev{r.u64_of(f[0], "session_id"), r.u64_of(f[1], "seq"),
-                 r.u64_of(f[2], "guild_id"),   r.u64_of(f[3], "kind"),
-                 r.u64_of(f[4], "guild_seq"),  std::string(view_of(frames[frame]))};
+        Event ev{r.u64_of(f[0], "session_id"),
+                 r.u64_of(f[1], "seq"),
+                 r.u64_of(f[2], "guild_id"),
+                 r.u64_of(f[3], "kind"),
+                 r.u64_of(f[4], "guild_seq"),
+                 std::string(view_of(frames[frame]).substr(offset, length))};
         if (r.ok()) out.emplace_back(std::move(ev));
       }
       if (r.ok()) return;

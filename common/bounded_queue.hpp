@@ -28,7 +28,8 @@ class BoundedQueue {
   }
 
   // Consumer only. Waits up to `timeout` for items and moves all of them out.
-  void pop_all(std::deque<T>& out, std::chrono::milliseconds timeout) {
+  template <class Rep, class Period>
+  void pop_all(std::deque<T>& out, std::chrono::duration<Rep, Period> timeout) {
     std::unique_lock lock(mu_);
     if (items_.empty()) ready_.wait_for(lock, timeout, [&] { return !items_.empty(); });
     out.swap(items_);

@@ -25,6 +25,9 @@ struct NodeConfig {
   std::chrono::milliseconds client_timeout{45000};    // silence before sessions close
   std::chrono::milliseconds subscribe_timeout{5000};
   std::chrono::milliseconds stats_interval{0};
+  // Shortest time between two flushes of a shard's pending EVENTS; the first
+  // event after a quiet spell still leaves at once.
+  std::chrono::microseconds flush_interval{1000};
 
   // Bounds.
   std::uint32_t subscribe_permits = 64;  // outstanding SUBSCRIBEs per guild node

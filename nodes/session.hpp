@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/frames.hpp"
+#include "nodes/event_batch.hpp"
 
 namespace hearth {
 
@@ -48,20 +49,11 @@ struct Session {
   }
 };
 
-// One event waiting in a connection's outbound batch; `frame` is the index of
-// its payload frame in the batch (sessions of one connection share a frame).
-struct PendingEvent {
-  std::uint64_t session, seq, guild, kind, guild_seq;
-  std::uint32_t frame;
-};
-
 struct Connection {
   std::string id;
   std::vector<std::uint64_t> sessions;
   Clock::time_point last_seen{};
-  std::vector<PendingEvent> batch;  // flushed at the end of each shard cycle
-  Frames payloads;                  // the batch's payload frames
-  std::uint64_t last_delivery = 0;  // stamp of the delivery that added payloads.back()
+  EventBatch batch;  // flushed by the shard's coalescing cadence
 };
 
 }  // namespace hearth

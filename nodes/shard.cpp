@@ -58,14 +58,14 @@ void Shard::run() {
   out_.set(zmq::sockopt::linger, 0);
   out_.connect(shared_.hub_endpoint);
   std::deque<TaskPtr> batch;
+  const auto flush_interval = shared_.config.flush_interval;
+  auto last_flush = Clock::now() - flush_interval;
   while (!stopping_.load(std::memory_order_relaxed)) {
-    auto wait = std::chrono::milliseconds(50);
-    if (!timers_.empty()) {
-      auto until = std::chrono::duration_cast<std::chrono::milliseconds>(timers_.begin()->first -
-                                                                         Clock::now());
-      wait = std::clamp(until, std::chrono::milliseconds(0), wait);
-    }
-    inbox_.pop_all(batch, wait);
+    auto now = Clock::now();
+    auto deadline = now + std::chrono::milliseconds(50);
+    if (!timers_.empty()) deadline = std::min(deadline, timers_.begin()->first);
+    if (!dirty_.empty()) deadline = std::min(deadline, last_flush + flush_interval);
+    inbox_.pop_all(batch, std::max(Clock::duration::zero(), deadline - now));
     for (TaskPtr& task : batch) {
       try {
         handle(*task);
@@ -74,14 +74,20 @@ void Shard::run() {
       }
     }
     batch.clear();
-    const auto now = Clock::now();
+    now = Clock::now();
     run_timers(now);
     if (now >= next_sweep_) {
       sweep_connections(now);
       sweep_guilds(now);
       next_sweep_ = now + kSweepEvery;
     }
-    flush_dirty();
+    // Coalescing: a connection gets at most one EVENTS message per flush
+    // interval (unless its batch fills), so under load each message and each
+    // system call carries many events; an idle shard flushes at once.
+    if (!dirty_.empty() && now - last_flush >= flush_interval) {
+      flush_dirty();
+      last_flush = now;
+    }
   }
   out_.close();
 }
@@ -306,10 +312,7 @@ void Shard::close_connection(const std::string& peer, Code code, const std::stri
                              bool tell_client, bool goodbye) {
   auto it = connections_.find(peer);
   if (it == connections_.end()) return;
-  if (goodbye) {
-    it->second.batch.clear();
-    it->second.payloads.clear();
-  }
+  if (goodbye) it->second.batch.clear();
   const std::vector<std::uint64_t> sids = it->second.sessions;
   for (std::uint64_t sid : sids) close_session(sid, code, reason, tell_client, goodbye);
   it = connections_.find(peer);
@@ -406,14 +409,7 @@ void Shard::on_deliver(Task& task) {
       continue;
     }
     Connection& conn = *s->connection;
-    // One payload frame per connection per event, however many of its
-    // sessions receive it.
-    if (conn.last_delivery != stamp || conn.payloads.empty()) {
-      conn.payloads.emplace_back().copy(task.payload);
-      conn.last_delivery = stamp;
-    }
-    conn.batch.push_back({sid, ++s->seq, task.guild, task.event_kind, task.guild_seq,
-                          static_cast<std::uint32_t>(conn.payloads.size())});
+    conn.batch.add(sid, ++s->seq, task.guild, task.event_kind, task.guild_seq, task.payload, stamp);
     ++delivered;
     if (conn.batch.size() >= max_batch) {
       flush(conn);
@@ -427,19 +423,11 @@ void Shard::on_deliver(Task& task) {
 
 void Shard::flush(Connection& conn) {
   if (conn.batch.empty()) return;
-  wire::HeaderWriter w(Type::kEvents, 1);
-  w.array(conn.batch.size());
-  for (const PendingEvent& e : conn.batch) {
-    w.array(6).u64(e.session).u64(e.seq).u64(e.guild).u64(e.kind).u64(e.guild_seq).u64(e.frame);
-  }
   Frames f;
-  f.reserve(conn.payloads.size() + 3);
+  f.reserve(5);
   f.push_back(frame_of(std::string_view("C", 1)));
   f.push_back(frame_of(conn.id));
-  f.push_back(frame_of(w.view()));
-  for (zmq::message_t& p : conn.payloads) f.push_back(std::move(p));
-  conn.batch.clear();
-  conn.payloads.clear();
+  conn.batch.encode_into(f);
   ++shared_.stats.client_messages;
   send(f);
 }

@@ -36,9 +36,9 @@ def decode(frames):
         return [("subscribed", dict(session_id=f[0], guild_id=f[1], code=CODES.get(f[2], f[2]),
                                     guild_seq=f[3]))]
     if kind == EVENTS:
-        # e[5] names the payload frame; sessions of one connection share frames.
+        # e[5] names the payload frame, e[6] and e[7] the bytes within it.
         return [("event", dict(session_id=e[0], seq=e[1], guild_id=e[2], kind=e[3],
-                               guild_seq=e[4], payload=frames[e[5]]))
+                               guild_seq=e[4], payload=frames[e[5]][e[6]:e[6] + e[7]]))
                 for e in f[0]]
     if kind == SESSION_CLOSED:
         return [("closed", dict(session_id=f[0], code=CODES.get(f[1], f[1]), reason=f[2]))]
