@@ -50,7 +50,7 @@ struct Options {
   unsigned multiplex = 1;  // sessions per connection (Hearth only)
   unsigned latency_events = 200;
   std::string only;
-  std::string flush_interval_us = "1000";
+  std::string flush_interval_us = "0";
   std::string server_log = "/dev/null";
   unsigned trials = 3;
 };

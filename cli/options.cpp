@@ -86,7 +86,7 @@ po::options_description node_options(bool embedded) {
       "full its sessions are closed (SLOW_CONSUMER)");
   add("max-batch", po::value<unsigned>()->default_value(256),
       "events coalesced into one EVENTS message");
-  add("flush-interval-us", po::value<unsigned>()->default_value(1000),
+  add("flush-interval-us", po::value<unsigned>()->default_value(0),
       "shortest time between two flushes of a shard's pending events (0: flush every cycle); "
       "longer coalesces more events per message under load");
   add("max-sessions-per-connection", po::value<unsigned>()->default_value(10000), "");

@@ -27,7 +27,7 @@ struct NodeConfig {
   std::chrono::milliseconds stats_interval{0};
   // Shortest time between two flushes of a shard's pending EVENTS; the first
   // event after a quiet spell still leaves at once.
-  std::chrono::microseconds flush_interval{1000};
+  std::chrono::microseconds flush_interval{0};
 
   // Bounds.
   std::uint32_t subscribe_permits = 64;  // outstanding SUBSCRIBEs per guild node
