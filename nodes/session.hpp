@@ -25,6 +25,7 @@ struct GuildLink {
   };
   State state = State::kWaiting;
   std::string owner;
+  std::uint32_t owner_id = 0;  // the shard's small number for `owner`: compared per event
   std::uint64_t owner_incarnation = 0;
   unsigned attempts = 0;
   Clock::time_point due{};

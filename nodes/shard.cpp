@@ -52,6 +52,11 @@ void Shard::send(Frames& frames) {
   send_frames(out_, frames, false);
 }
 
+std::uint32_t Shard::node_id(const std::string& name) {
+  auto [it, fresh] = node_ids_.try_emplace(name, static_cast<std::uint32_t>(node_ids_.size() + 1));
+  return it->second;
+}
+
 void Shard::run() {
   out_ = zmq::socket_t(shared_.zmq, zmq::socket_type::push);
   out_.set(zmq::sockopt::sndhwm, 0);  // bounded by the hub's input throttling
@@ -345,6 +350,7 @@ void Shard::try_subscribe(Session& s, std::uint64_t guild, GuildLink& link) {
   }
   link.state = State::kPending;
   link.owner = name;
+  link.owner_id = node_id(name);
   auto inc = live_nodes_.find(name);
   link.owner_incarnation = inc == live_nodes_.end() ? 0 : inc->second;
   link.due = Clock::now() + shared_.config.subscribe_timeout;
@@ -399,12 +405,13 @@ void Shard::on_subscribe_reply(const std::string& from, wire::HeaderReader& r) {
 void Shard::on_deliver(Task& task) {
   const std::uint32_t max_batch = shared_.config.max_batch;
   const std::uint64_t stamp = ++delivery_stamp_;
+  const std::uint32_t source = node_id(task.peer);
   std::uint64_t delivered = 0;
   std::uint64_t stale = 0;
   for (std::uint64_t sid : task.sessions) {
     Session* s = sessions_.find(sid);
     GuildLink* link = s ? s->link(task.guild) : nullptr;
-    if (!link || link->state != State::kActive || link->owner != task.peer) {
+    if (!link || link->state != State::kActive || link->owner_id != source) {
       ++stale;  // left, moved, or not yet confirmed
       continue;
     }

@@ -94,6 +94,8 @@ class Shard {
   void on_ring(Task& task);
   void run_timers(Clock::time_point now);
   void send(Frames& frames);
+  // A small number per node name, so the delivery loop compares integers.
+  std::uint32_t node_id(const std::string& name);
 
   const unsigned index_;
   NodeShared& shared_;
@@ -112,6 +114,7 @@ class Shard {
 
   std::unordered_map<std::uint64_t, Guild> guilds_;
   std::unordered_map<std::string, std::uint64_t> live_nodes_;  // name -> incarnation
+  std::unordered_map<std::string, std::uint32_t> node_ids_;
   Clock::time_point next_sweep_{};
 };
 
