@@ -89,11 +89,16 @@ po::options_description node_options(bool embedded) {
   add("flush-interval-us", po::value<unsigned>()->default_value(0),
       "shortest time between two flushes of a shard's pending events (0: flush every cycle); "
       "longer coalesces more events per message under load");
-  add("max-sessions-per-connection", po::value<unsigned>()->default_value(10000), "");
-  add("max-guilds-per-session", po::value<unsigned>()->default_value(1000), "");
-  add("max-members-per-guild", po::value<unsigned>()->default_value(1000000), "");
-  add("max-guilds", po::value<unsigned>()->default_value(1000000), "guilds per guild node");
-  add("max-payload", po::value<unsigned>()->default_value(1 << 20), "bytes per payload frame");
+  add("max-sessions-per-connection", po::value<unsigned>()->default_value(10000),
+      "sessions one connection may multiplex; more IDENTIFYs get LIMIT");
+  add("max-guilds-per-session", po::value<unsigned>()->default_value(1000),
+      "guilds one IDENTIFY may list; more gets TOO_LARGE");
+  add("max-members-per-guild", po::value<unsigned>()->default_value(1000000),
+      "sessions one guild accepts; later subscriptions get LIMIT");
+  add("max-guilds", po::value<unsigned>()->default_value(1000000),
+      "guilds this guild node holds; publishes to new guilds beyond it get LIMIT");
+  add("max-payload", po::value<unsigned>()->default_value(1 << 20),
+      "largest client message the node accepts, in bytes (larger ones drop the connection)");
   add("shard-queue", po::value<unsigned>()->default_value(65536),
       "tasks waiting per shard; when full the node stops reading its inputs");
   return d;
@@ -106,9 +111,11 @@ po::options_description demo_options() {
                                         po::value<unsigned>()->default_value(20),
                                         "sessions multiplexed on each connection")(
       "demo-guilds", po::value<unsigned>()->default_value(20), "guilds")(
-      "demo-guilds-per-session", po::value<unsigned>()->default_value(3), "")(
+      "demo-guilds-per-session", po::value<unsigned>()->default_value(3),
+      "guilds each session joins, drawn at random")(
       "demo-rate", po::value<unsigned>()->default_value(2000), "events published per second")(
-      "demo-payload-bytes", po::value<unsigned>()->default_value(100), "")(
+      "demo-payload-bytes", po::value<unsigned>()->default_value(100),
+      "bytes per event (at least 16: the first 8 carry the send time)")(
       "demo-duration-s", po::value<unsigned>()->default_value(0),
       "stop after this long (0: never)");
   return d;
