@@ -14,9 +14,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/epoll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -416,8 +416,8 @@ int main(int argc, char** argv) {
       return v[v.size() / 2];
     };
     std::printf("%-8s %16.0f %11.2f ms %11.2f ms   (median of %zu)\n", name,
-                median(&Result::deliveries_per_s), median(&Result::p50_ms),
-                median(&Result::p99_ms), rs.size());
+                median(&Result::deliveries_per_s), median(&Result::p50_ms), median(&Result::p99_ms),
+                rs.size());
   };
   print("redis", redis);
   print("hearth", hearth);
