@@ -172,6 +172,25 @@ void Broker::on_backend(Frames& frames) {
     wire::HeaderReader r(frames[2].data(), frames[2].size());
     if (r.ok() && r.type() == static_cast<std::uint32_t>(internal::Type::kRegister)) {
       on_register(std::string(view_of(frames[0])), r);
+    } else if (r.ok() && r.type() == static_cast<std::uint32_t>(internal::Type::kPluginPublish) &&
+               frames.size() == 4) {
+      // A plugin's publish: routed like PUBLISH, without an ack.
+      const std::uint64_t guild = r.u64("guild");
+      const std::uint64_t kind = r.u64("kind");
+      const int owner = r.ok() ? ring_->find(guild) : Ring::kNone;
+      if (owner == Ring::kNone) {
+        ++stats_.no_route;
+        return;
+      }
+      ++stats_.published;
+      wire::HeaderWriter w(static_cast<std::uint32_t>(internal::Type::kForwardPublish), 4);
+      w.u64(guild).u64(kind).u64(0).bin("");
+      Frames out;
+      out.push_back(frame_of(ring_->node_name(owner)));
+      out.emplace_back();
+      out.push_back(frame_of(w.view()));
+      out.push_back(std::move(frames[3]));
+      send_to_node(ring_->node_name(owner), out);
     } else {
       ++stats_.malformed;
       spdlog::warn("broker: bad control message from node '{}': {}", view_of(frames[0]),

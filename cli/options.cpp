@@ -18,6 +18,52 @@ void require_positive(const po::variables_map& vm, const char* name) {
   }
 }
 
+template <class T>
+std::vector<T> list(const po::variables_map& vm, const char* name) {
+  return vm.count(name) ? vm[name].as<std::vector<T>>() : std::vector<T>{};
+}
+
+void parse_plugins(const po::variables_map& vm, NodeConfig& c) {
+  for (const std::string& item : list<std::string>(vm, "plugin")) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == item.size()) {
+      throw UsageError("--plugin takes NAME=PATH; got '" + item + "'");
+    }
+    PluginSpec spec;
+    spec.name = item.substr(0, eq);
+    spec.path = item.substr(eq + 1);
+    for (const auto& p : c.plugins) {
+      if (p.name == spec.name) throw UsageError("--plugin: two plugins named '" + spec.name + "'");
+    }
+    c.plugins.push_back(spec);
+  }
+  auto find = [&](const std::string& name, const char* option) -> PluginSpec& {
+    for (auto& p : c.plugins) {
+      if (p.name == name) return p;
+    }
+    throw UsageError(std::string(option) + " names plugin '" + name +
+                     "', which no --plugin NAME=PATH loads");
+  };
+  for (const std::string& name : list<std::string>(vm, "plugin-required")) {
+    find(name, "--plugin-required").required = true;
+  }
+  for (const std::string& item : list<std::string>(vm, "plugin-option")) {
+    const auto dot = item.find('.');
+    const auto eq = item.find('=');
+    if (dot == std::string::npos || eq == std::string::npos || dot == 0 || eq < dot + 2) {
+      throw UsageError("--plugin-option takes NAME.KEY=VALUE; got '" + item + "'");
+    }
+    find(item.substr(0, dot), "--plugin-option").options[item.substr(dot + 1, eq - dot - 1)] =
+        item.substr(eq + 1);
+  }
+  require_positive(vm, "plugin-failure-limit");
+  require_positive(vm, "plugin-failure-window-ms");
+  c.plugin_limits.failure_limit = vm["plugin-failure-limit"].as<unsigned>();
+  c.plugin_limits.failure_window = ms(vm, "plugin-failure-window-ms");
+  c.plugin_limits.hook_budget =
+      std::chrono::microseconds(vm["plugin-hook-budget-us"].as<unsigned>());
+}
+
 }  // namespace
 
 po::options_description common_options() {
@@ -99,6 +145,19 @@ po::options_description node_options(bool embedded) {
       "guilds this guild node holds; publishes to new guilds beyond it get LIMIT");
   add("max-payload", po::value<unsigned>()->default_value(1 << 20),
       "largest client message the node accepts, in bytes (larger ones drop the connection)");
+  add("plugin", po::value<std::vector<std::string>>()->composing(),
+      "NAME=PATH: load the shared object at PATH as plugin NAME (repeatable; optional unless "
+      "--plugin-required NAME)");
+  add("plugin-required", po::value<std::vector<std::string>>()->composing(),
+      "NAME: the node refuses to start if this plugin fails to load (repeatable)");
+  add("plugin-option", po::value<std::vector<std::string>>()->composing(),
+      "NAME.KEY=VALUE: an option for plugin NAME (repeatable)");
+  add("plugin-failure-limit", po::value<unsigned>()->default_value(10),
+      "hook failures within the window that disable a plugin");
+  add("plugin-failure-window-ms", po::value<unsigned>()->default_value(60000),
+      "window for --plugin-failure-limit");
+  add("plugin-hook-budget-us", po::value<unsigned>()->default_value(2000),
+      "a hook running longer than this is counted and logged as slow");
   add("shard-queue", po::value<unsigned>()->default_value(65536),
       "tasks waiting per shard; when full the node stops reading its inputs");
   return d;
@@ -228,6 +287,7 @@ NodeConfig node_config(const po::variables_map& vm) {
   if (c.client_timeout <= c.client_heartbeat) {
     throw UsageError("--client-timeout-ms must be greater than --client-heartbeat-ms");
   }
+  parse_plugins(vm, c);
   const std::string auth = vm["auth"].as<std::string>();
   if (auth == "file") {
     if (!vm.count("auth-file")) throw UsageError("--auth file needs --auth-file PATH");

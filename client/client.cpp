@@ -114,6 +114,15 @@ void decode(Frames& frames, std::vector<Message>& out) {
       if (r.ok()) return out.emplace_back(m), void();
       break;
     }
+    case Type::kPluginMessage: {
+      PluginMessage m{r.u64("session_id"), r.u64("kind"), {}};
+      if (r.ok() && frames.size() != 2) return fail("PLUGIN_MESSAGE needs one payload frame");
+      if (r.ok()) {
+        m.payload = std::string(view_of(frames[1]));
+        return out.emplace_back(std::move(m)), void();
+      }
+      break;
+    }
     default:
       return fail("unknown message type " + std::to_string(r.type()));
   }
@@ -162,6 +171,16 @@ void SessionClient::leave(std::uint64_t session_id) {
   wire::HeaderWriter w(Type::kLeave, 1);
   w.u64(session_id);
   send_header(impl_->socket, w);
+}
+
+void SessionClient::plugin_message(std::uint64_t session_id, std::uint64_t kind,
+                                   std::string_view payload) {
+  wire::HeaderWriter w(Type::kPluginMessage, 2);
+  w.u64(session_id).u64(kind);
+  Frames f;
+  f.push_back(frame_of(w.view()));
+  f.push_back(frame_of(payload));
+  send_frames(impl_->socket, f, false);
 }
 
 void SessionClient::send_raw(const std::vector<std::string>& frames) {

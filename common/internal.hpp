@@ -16,6 +16,7 @@ enum class Type : std::uint32_t {
   kSubscribe = 67,       // session node -> guild node: [guild, session, user]
   kSubscribeReply = 68,  // guild node -> session node: [guild, session, code, guild_seq]
   kUnsubscribe = 69,     // session node -> guild node: [guild, session]
+  kPluginPublish = 71,   // node -> broker: [guild, kind] + payload (a plugin's publish, no ack)
   kFanout = 70,          // guild node -> session node: [guild, guild_seq, kind] + sids + payload
 };
 

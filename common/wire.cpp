@@ -218,6 +218,8 @@ const char* type_name(std::uint32_t type) {
       return "SESSION_CLOSED";
     case Type::kError:
       return "ERROR";
+    case Type::kPluginMessage:
+      return "PLUGIN_MESSAGE";
     case Type::kPublish:
       return "PUBLISH";
     case Type::kPublishAck:

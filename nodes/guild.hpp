@@ -18,6 +18,7 @@ class Guild {
   // until membership changes (Manifold: one frame per node, not per session).
   struct NodeGroup {
     std::vector<std::uint64_t> sessions;
+    std::vector<std::uint64_t> users;  // parallel to sessions
     std::unordered_map<std::uint64_t, std::size_t> position;
     zmq::message_t packed;
     bool packed_valid = false;
@@ -31,7 +32,9 @@ class Guild {
   std::size_t member_count() const { return members_; }
 
   // False when the session was already a member.
-  bool add(const std::string& node, std::uint64_t session);
+  bool add(const std::string& node, std::uint64_t session, std::uint64_t user = 0);
+  // The member's user id, or 0.
+  std::uint64_t user_of(const std::string& node, std::uint64_t session) const;
   // False when it was not a member.
   bool remove(const std::string& node, std::uint64_t session);
   // Drops every member on a node that left (or restarted).
@@ -47,7 +50,16 @@ class Guild {
     }
   }
 
+  // Calls f(session, user) for every member.
+  template <class F>
+  void for_each_member(F&& f) const {
+    for (const auto& [node, group] : groups_) {
+      for (std::size_t i = 0; i < group.sessions.size(); ++i) f(group.sessions[i], group.users[i]);
+    }
+  }
+
   std::chrono::steady_clock::time_point last_active;
+  std::vector<void*> plugin_slots;  // one per loaded plugin
 
  private:
   static void pack(NodeGroup& group);

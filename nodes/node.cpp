@@ -34,6 +34,7 @@ Node::Node(zmq::context_t& ctx, NodeConfig config)
       incarnation_(random_incarnation()),
       tokens_(config_.tokens ? config_.tokens : make_dev_token_checker()),
       limiter_(config_.subscribe_permits),
+      plugins_(config_.plugins, config_.plugin_limits),
       broker_(ctx, zmq::socket_type::dealer),
       clients_(ctx, zmq::socket_type::router),
       from_shards_(ctx, zmq::socket_type::pull) {
@@ -80,9 +81,12 @@ void Node::bind() {
     bind_or_explain(clients_, config_.listen, "client");
   }
 
+  // Plugins load and start before any shard runs: a required plugin that
+  // fails stops the node here, with the reason.
+  plugins_.load_and_start();
   shared_ =
       std::make_unique<NodeShared>(NodeShared{config_, ctx_, hub_endpoint_, ring_, stats_, limiter_,
-                                              *tokens_, incarnation_, config_.shards});
+                                              *tokens_, plugins_, incarnation_, config_.shards});
   carry_.resize(config_.shards);
   for (unsigned i = 0; i < config_.shards; ++i) {
     shards_.push_back(std::make_unique<Shard>(i, *shared_));
@@ -139,12 +143,13 @@ void Node::run(const std::atomic<bool>& stop) {
       next_goodbye = now + std::chrono::milliseconds(50);
     }
     if (config_.stats_interval.count() > 0 && now >= next_stats) {
-      spdlog::info("node '{}' stats: {}", config_.name, stats_.summary());
+      spdlog::info("node '{}' stats: {}{}", config_.name, stats_.summary(), plugins_.summary());
       next_stats = now + config_.stats_interval;
     }
   }
   for (auto& s : shards_) s->stop();
   for (auto& s : shards_) s->join();
+  plugins_.stop_and_unload();  // on_node_stop runs with no shard left calling hooks
 }
 
 void Node::register_with_broker() {

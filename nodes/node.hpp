@@ -58,6 +58,7 @@ class Node {
   NodeStats stats_;
   RingHandle ring_;
   SubscribeLimiter limiter_;
+  PluginHost plugins_;
   zmq::socket_t broker_;
   zmq::socket_t clients_;
   zmq::socket_t from_shards_;

@@ -13,7 +13,7 @@ std::string NodeStats::summary() const {
       << " slow_consumers=" << slow_consumers << " dropped_slow=" << dropped_slow
       << " heartbeat_timeouts=" << heartbeat_timeouts << " stale=" << stale_deliveries
       << " unroutable=" << dropped_unroutable << " subscribe_retries=" << subscribe_retries
-      << " permit_denied=" << permit_denied;
+      << " permit_denied=" << permit_denied << " dropped_by_plugin=" << dropped_by_plugin;
   return out.str();
 }
 

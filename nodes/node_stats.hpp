@@ -24,7 +24,8 @@ struct NodeStats {
   Counter stale_deliveries{0};  // events for a session that left or moved
   Counter dropped_unroutable{0};
   Counter subscribe_retries{0};
-  Counter permit_denied{0};  // fail-fast semaphore refusals
+  Counter permit_denied{0};
+  Counter dropped_by_plugin{0};  // publishes a plugin dropped  // fail-fast semaphore refusals
 
   std::string summary() const;
 };

@@ -41,6 +41,7 @@ struct Session {
   // A handful of guilds per session: a flat vector searched linearly beats a
   // hash map on the delivery path (one cache line instead of pointer chasing).
   std::vector<std::pair<std::uint64_t, GuildLink>> guilds;
+  std::vector<void*> plugin_slots;  // one per loaded plugin
 
   GuildLink* link(std::uint64_t guild) {
     for (auto& [guild_id, l] : guilds) {

@@ -69,6 +69,7 @@ void Shard::run() {
     auto now = Clock::now();
     auto deadline = now + std::chrono::milliseconds(50);
     if (!timers_.empty()) deadline = std::min(deadline, timers_.begin()->first);
+    if (!plugin_timers_.empty()) deadline = std::min(deadline, plugin_timers_.begin()->first);
     if (!dirty_.empty()) deadline = std::min(deadline, last_flush + flush_interval);
     inbox_.pop_all(batch, std::max(Clock::duration::zero(), deadline - now));
     for (TaskPtr& task : batch) {
@@ -168,15 +169,19 @@ void Shard::on_client(Task& task) {
     return;
   }
   const auto type = static_cast<Type>(r.type());
-  if (type != Type::kIdentify && type != Type::kHeartbeat && type != Type::kLeave) {
-    return send_client_error(peer, Code::kUnknownType,
-                             "a session node accepts IDENTIFY, HEARTBEAT and LEAVE; got type " +
-                                 std::to_string(r.type()),
-                             0);
+  if (type != Type::kIdentify && type != Type::kHeartbeat && type != Type::kLeave &&
+      type != Type::kPluginMessage) {
+    return send_client_error(
+        peer, Code::kUnknownType,
+        "a session node accepts IDENTIFY, HEARTBEAT, LEAVE and PLUGIN_MESSAGE; got type " +
+            std::to_string(r.type()),
+        0);
   }
-  if (task.frames.size() != 1) {
+  const std::size_t frames_expected = type == Type::kPluginMessage ? 2 : 1;
+  if (task.frames.size() != frames_expected) {
     send_client_error(peer, Code::kMalformed,
-                      std::string(wire::type_name(r.type())) + " takes only a header frame; got " +
+                      std::string(wire::type_name(r.type())) + " takes " +
+                          std::to_string(frames_expected) + " frame(s); got " +
                           std::to_string(task.frames.size()),
                       0);
     return;
@@ -200,8 +205,33 @@ void Shard::on_client(Task& task) {
     case Type::kLeave:
       on_leave(peer, r);
       return;
+    case Type::kPluginMessage:
+      on_plugin_message(peer, r, task);
+      return;
     default:
       return;
+  }
+}
+
+void Shard::on_plugin_message(const std::string& peer, wire::HeaderReader& r, Task& task) {
+  const std::uint64_t sid = r.u64("session_id");
+  const std::uint64_t kind = r.u64("kind");
+  if (!r.ok()) return send_client_error(peer, r.error().code, r.error().text, 0);
+  Session* s = sessions_.find(sid);
+  if (!s || s->connection->id != peer) {
+    return send_client_error(peer, Code::kUnknownSession,
+                             "session " + std::to_string(sid) + " is not live on this connection",
+                             sid);
+  }
+  hearth_message_event ev{};
+  ev.struct_size = sizeof(ev);
+  ev.session_id = sid;
+  ev.user_id = s->user;
+  ev.kind = kind;
+  ev.payload = {task.frames[1].data(), task.frames[1].size()};
+  if (!shared_.plugins.message(*this, ev)) {
+    send_client_error(peer, Code::kUnknownType,
+                      "no plugin on this node handles message kind " + std::to_string(kind), sid);
   }
 }
 
@@ -243,6 +273,26 @@ void Shard::on_identify(Connection* conn, const std::string& peer, wire::HeaderR
   s.connection = conn;
   conn->sessions.push_back(sid);
   ++shared_.stats.sessions;
+  if (!shared_.plugins.empty()) {
+    s.plugin_slots.assign(shared_.plugins.size(), nullptr);
+    hearth_identify_event ev{};
+    ev.struct_size = sizeof(ev);
+    ev.session_id = sid;
+    ev.user_id = user;
+    ev.token = {token.data(), token.size()};
+    ev.guilds = guilds.data();
+    ev.guild_count = guilds.size();
+    if (auto reason = shared_.plugins.identify(*this, ev)) {
+      // The session never existed for anyone else: undo it quietly.
+      Session* rejected = sessions_.find(sid);
+      if (rejected) shared_.plugins.session_freed(sid, rejected->plugin_slots.data());
+      conn->sessions.pop_back();
+      sessions_.erase(sid);
+      --shared_.stats.sessions;
+      ++shared_.stats.auth_failures;
+      return send_client_error(peer, Code::kRejected, *reason, request);
+    }
+  }
 
   wire::HeaderWriter w(Type::kReady, 3);
   w.u64(request).u64(sid).u64(static_cast<std::uint64_t>(cfg.client_heartbeat.count()));
@@ -308,6 +358,12 @@ void Shard::close_session(std::uint64_t sid, Code code, const std::string& reaso
     f.push_back(frame_of(conn.id));
     f.push_back(frame_of(w.view()));
     send(f);
+  }
+  if (!shared_.plugins.empty()) {
+    hearth_session_event ev{sizeof(hearth_session_event), sid, s.user,
+                            static_cast<std::uint32_t>(code)};
+    shared_.plugins.session_closed(*this, ev);
+    shared_.plugins.session_freed(sid, s.plugin_slots.data());
   }
   sessions_.erase(sid);
   --shared_.stats.sessions;
@@ -458,7 +514,76 @@ void Shard::sweep_connections(Clock::time_point now) {
   }
 }
 
+bool Shard::plugin_publish(std::uint64_t guild, std::uint64_t kind, std::string_view payload) {
+  wire::HeaderWriter w(u32(internal::Type::kPluginPublish), 2);
+  w.u64(guild).u64(kind);
+  Frames f;
+  f.push_back(frame_of(std::string_view("B", 1)));
+  f.emplace_back();  // to the broker, which routes it like a PUBLISH
+  f.push_back(frame_of(w.view()));
+  f.push_back(frame_of(payload));
+  send(f);
+  return true;
+}
+
+bool Shard::plugin_send_to_session(std::uint64_t session, std::uint64_t kind,
+                                   std::string_view payload) {
+  Session* s = sessions_.find(session);
+  if (!s) return false;
+  if (!s->connection->batch.empty()) flush(*s->connection);  // keep the session's order
+  wire::HeaderWriter w(Type::kPluginMessage, 2);
+  w.u64(session).u64(kind);
+  Frames f;
+  f.push_back(frame_of(std::string_view("C", 1)));
+  f.push_back(frame_of(s->connection->id));
+  f.push_back(frame_of(w.view()));
+  f.push_back(frame_of(payload));
+  send(f);
+  return true;
+}
+
+void** Shard::plugin_guild_slot(std::uint64_t guild, std::size_t plugin) {
+  auto it = guilds_.find(guild);
+  if (it == guilds_.end() || plugin >= it->second.plugin_slots.size()) return nullptr;
+  return &it->second.plugin_slots[plugin];
+}
+
+void** Shard::plugin_session_slot(std::uint64_t session, std::size_t plugin) {
+  Session* s = sessions_.find(session);
+  if (!s || plugin >= s->plugin_slots.size()) return nullptr;
+  return &s->plugin_slots[plugin];
+}
+
+std::uint64_t Shard::plugin_set_timer(std::size_t plugin, std::uint64_t delay_ms,
+                                      std::uint64_t user_data) {
+  const std::uint64_t id = next_timer_id_++;
+  plugin_timers_.emplace(Clock::now() + std::chrono::milliseconds(delay_ms),
+                         PluginTimer{plugin, id, user_data});
+  return id;
+}
+
+std::size_t Shard::plugin_guild_members(std::uint64_t guild, std::uint64_t* sessions,
+                                        std::uint64_t* users, std::size_t capacity) {
+  auto it = guilds_.find(guild);
+  if (it == guilds_.end()) return 0;
+  std::size_t n = 0;
+  it->second.for_each_member([&](std::uint64_t session, std::uint64_t user) {
+    if (n < capacity) {
+      if (sessions) sessions[n] = session;
+      if (users) users[n] = user;
+    }
+    ++n;
+  });
+  return n;
+}
+
 void Shard::run_timers(Clock::time_point now) {
+  while (!plugin_timers_.empty() && plugin_timers_.begin()->first <= now) {
+    const PluginTimer t = plugin_timers_.begin()->second;
+    plugin_timers_.erase(plugin_timers_.begin());
+    hearth_timer_event ev{sizeof(hearth_timer_event), t.id, t.user_data};
+    shared_.plugins.timer(*this, t.plugin, ev);
+  }
   while (!timers_.empty() && timers_.begin()->first <= now) {
     auto node = timers_.extract(timers_.begin());
     auto [sid, guild] = node.mapped();
@@ -506,25 +631,49 @@ void Shard::relink_after_ring_change() {
 
 // ----------------------------------------------------------------- guild side
 
+Shard::GuildMap::iterator Shard::start_guild(std::uint64_t id) {
+  auto it = guilds_.emplace(id, Guild(id)).first;
+  it->second.plugin_slots.assign(shared_.plugins.size(), nullptr);
+  ++shared_.stats.guilds;
+  return it;
+}
+
+Shard::GuildMap::iterator Shard::erase_guild(GuildMap::iterator it) {
+  if (!shared_.plugins.empty()) {
+    shared_.plugins.guild_freed(it->first, it->second.plugin_slots.data());
+  }
+  --shared_.stats.guilds;
+  return guilds_.erase(it);
+}
+
+void Shard::publisher_error(const Task& task, Code code, const std::string& text) {
+  if (task.ack_id == 0) return;  // no ack asked for: errors go unanswered, as documented
+  wire::HeaderWriter w(Type::kError, 3);
+  w.u64(static_cast<std::uint64_t>(code)).str(text).u64(task.ack_id);
+  Frames f;
+  f.push_back(frame_of(std::string_view("B", 1)));
+  f.push_back(frame_of(std::string(1, internal::kPublisherPrefix) + task.peer));
+  f.push_back(frame_of(w.view()));
+  send(f);
+}
+
 void Shard::on_publish(Task& task) {
+  // Plugins see the event before the guild sequences it.
+  if (shared_.plugins.has_publish_hooks()) {
+    auto outcome =
+        shared_.plugins.publish(*this, task.guild, task.event_kind, view_of(task.payload));
+    if (outcome.dropped) {
+      ++shared_.stats.dropped_by_plugin;
+      return publisher_error(task, Code::kRejected, outcome.reason);
+    }
+    if (outcome.replacement) task.payload = frame_of(*outcome.replacement);
+  }
   auto it = guilds_.find(task.guild);
   if (it == guilds_.end()) {
     if (guilds_.size() * shared_.shards >= shared_.config.max_guilds) {
-      if (task.ack_id != 0) {
-        wire::HeaderWriter w(Type::kError, 3);
-        w.u64(static_cast<std::uint64_t>(Code::kLimit))
-            .str("guild node holds its maximum number of guilds")
-            .u64(task.ack_id);
-        Frames f;
-        f.push_back(frame_of(std::string_view("B", 1)));
-        f.push_back(frame_of(std::string(1, internal::kPublisherPrefix) + task.peer));
-        f.push_back(frame_of(w.view()));
-        send(f);
-      }
-      return;
+      return publisher_error(task, Code::kLimit, "guild node holds its maximum number of guilds");
     }
-    it = guilds_.emplace(task.guild, Guild(task.guild)).first;
-    ++shared_.stats.guilds;
+    it = start_guild(task.guild);
   }
   Guild& g = it->second;
   g.last_active = Clock::now();
@@ -560,7 +709,7 @@ void Shard::on_publish(Task& task) {
 void Shard::on_subscribe(const std::string& from, wire::HeaderReader& r) {
   const std::uint64_t guild = r.u64("guild");
   const std::uint64_t sid = r.u64("session");
-  r.u64("user");
+  const std::uint64_t user = r.u64("user");
   if (!r.ok()) return;
   Code code = Code::kOk;
   std::uint64_t seq = 0;
@@ -574,17 +723,19 @@ void Shard::on_subscribe(const std::string& from, wire::HeaderReader& r) {
     if (it == guilds_.end() && guilds_.size() * shared_.shards >= shared_.config.max_guilds) {
       code = Code::kOverloaded;
     } else {
-      if (it == guilds_.end()) {
-        it = guilds_.emplace(guild, Guild(guild)).first;
-        ++shared_.stats.guilds;
-      }
+      if (it == guilds_.end()) it = start_guild(guild);
       Guild& g = it->second;
       g.last_active = Clock::now();
       if (g.member_count() >= shared_.config.max_members_per_guild) {
         code = Code::kLimit;
       } else {
-        g.add(from, sid);
+        const bool added = g.add(from, sid, user);
         seq = g.seq();
+        if (added && !shared_.plugins.empty()) {
+          hearth_subscription_event ev{sizeof(hearth_subscription_event), guild, sid, user,
+                                       from.c_str()};
+          shared_.plugins.subscribed(*this, ev);
+        }
       }
     }
   }
@@ -602,7 +753,12 @@ void Shard::on_unsubscribe(const std::string& from, wire::HeaderReader& r) {
   const std::uint64_t sid = r.u64("session");
   if (!r.ok()) return;
   auto it = guilds_.find(guild);
-  if (it != guilds_.end()) it->second.remove(from, sid);
+  if (it == guilds_.end()) return;
+  const std::uint64_t user = it->second.user_of(from, sid);
+  if (it->second.remove(from, sid) && !shared_.plugins.empty()) {
+    hearth_subscription_event ev{sizeof(hearth_subscription_event), guild, sid, user, from.c_str()};
+    shared_.plugins.unsubscribed(*this, ev);
+  }
 }
 
 void Shard::apply_ring_to_guilds(const RingUpdate& update) {
@@ -618,8 +774,7 @@ void Shard::apply_ring_to_guilds(const RingUpdate& update) {
   for (auto it = guilds_.begin(); it != guilds_.end();) {
     const int owner = ring.find(it->first);
     if (owner == Ring::kNone || ring.node_name(owner) != shared_.config.name) {
-      it = guilds_.erase(it);  // moved: its sessions re-subscribe at the new owner
-      --shared_.stats.guilds;
+      it = erase_guild(it);  // moved: its sessions re-subscribe at the new owner
     } else {
       ++it;
     }
@@ -629,8 +784,7 @@ void Shard::apply_ring_to_guilds(const RingUpdate& update) {
 void Shard::sweep_guilds(Clock::time_point now) {
   for (auto it = guilds_.begin(); it != guilds_.end();) {
     if (it->second.member_count() == 0 && now - it->second.last_active > kGuildIdle) {
-      it = guilds_.erase(it);
-      --shared_.stats.guilds;
+      it = erase_guild(it);
     } else {
       ++it;
     }

@@ -21,6 +21,7 @@
 #include "nodes/guild.hpp"
 #include "nodes/node_config.hpp"
 #include "nodes/node_stats.hpp"
+#include "nodes/plugin_host.hpp"
 #include "nodes/session.hpp"
 #include "nodes/session_table.hpp"
 #include "nodes/subscribe_limiter.hpp"
@@ -37,11 +38,12 @@ struct NodeShared {
   NodeStats& stats;
   SubscribeLimiter& limiter;
   const TokenChecker& tokens;
+  PluginHost& plugins;
   std::uint64_t incarnation;
   unsigned shards;
 };
 
-class Shard {
+class Shard final : public PluginShardServices {
  public:
   // First frame of every message a shard sends to the hub.
   enum Route : char {
@@ -60,6 +62,17 @@ class Shard {
 
   BoundedQueue<TaskPtr>& inbox() { return inbox_; }
 
+  // PluginShardServices: called by plugin hooks running on this shard.
+  bool plugin_publish(std::uint64_t guild, std::uint64_t kind, std::string_view payload) override;
+  bool plugin_send_to_session(std::uint64_t session, std::uint64_t kind,
+                              std::string_view payload) override;
+  void** plugin_guild_slot(std::uint64_t guild, std::size_t plugin) override;
+  void** plugin_session_slot(std::uint64_t session, std::size_t plugin) override;
+  std::uint64_t plugin_set_timer(std::size_t plugin, std::uint64_t delay_ms,
+                                 std::uint64_t user_data) override;
+  std::size_t plugin_guild_members(std::uint64_t guild, std::uint64_t* sessions,
+                                   std::uint64_t* users, std::size_t capacity) override;
+
  private:
   void run();
   void handle(Task& task);
@@ -68,6 +81,12 @@ class Shard {
   void on_client(Task& task);
   void on_identify(Connection* conn, const std::string& peer, wire::HeaderReader& r);
   void on_leave(const std::string& peer, wire::HeaderReader& r);
+  void on_plugin_message(const std::string& peer, wire::HeaderReader& r, Task& task);
+  using GuildMap = std::unordered_map<std::uint64_t, Guild>;
+  GuildMap::iterator start_guild(std::uint64_t id);
+  // Frees the guild's plugin slots, then erases it.
+  GuildMap::iterator erase_guild(GuildMap::iterator it);
+  void publisher_error(const Task& task, protocol::Code code, const std::string& text);
   void send_client_error(const std::string& peer, protocol::Code code, const std::string& text,
                          std::uint64_t ref);
   void close_session(std::uint64_t session, protocol::Code code, const std::string& reason,
@@ -115,6 +134,13 @@ class Shard {
   std::unordered_map<std::uint64_t, Guild> guilds_;
   std::unordered_map<std::string, std::uint64_t> live_nodes_;  // name -> incarnation
   std::unordered_map<std::string, std::uint32_t> node_ids_;
+
+  struct PluginTimer {
+    std::size_t plugin;
+    std::uint64_t id, user_data;
+  };
+  std::multimap<Clock::time_point, PluginTimer> plugin_timers_;
+  std::uint64_t next_timer_id_ = 1;
   Clock::time_point next_sweep_{};
 };
 

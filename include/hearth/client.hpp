@@ -68,8 +68,15 @@ struct PublishAck {
   std::uint64_t guild_seq;
 };
 
-using Message =
-    std::variant<Ready, Subscribed, Event, SessionClosed, ServerError, HeartbeatAck, PublishAck>;
+// A message from a plugin to one session (PLUGIN_MESSAGE).
+struct PluginMessage {
+  std::uint64_t session_id;
+  std::uint64_t kind;
+  std::string payload;
+};
+
+using Message = std::variant<Ready, Subscribed, Event, SessionClosed, ServerError, HeartbeatAck,
+                             PublishAck, PluginMessage>;
 
 // One connection to a session node, carrying any number of sessions
 // (multiplexing: each identify() adds one).
@@ -87,6 +94,9 @@ class SessionClient {
                 const std::vector<std::uint64_t>& guilds);
   void heartbeat(std::uint64_t nonce = 0);
   void leave(std::uint64_t session_id);
+  // Sends PLUGIN_MESSAGE(kind, payload) for a session to the plugin that
+  // registered `kind`; answers arrive as PluginMessage or ServerError.
+  void plugin_message(std::uint64_t session_id, std::uint64_t kind, std::string_view payload);
   // Sends raw frames (for tests of malformed input).
   void send_raw(const std::vector<std::string>& frames);
 

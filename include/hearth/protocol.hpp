@@ -26,6 +26,7 @@ enum class Type : std::uint32_t {
   kLeave = 7,
   kSessionClosed = 8,
   kError = 9,
+  kPluginMessage = 10,  // both ways: a message of a kind a plugin registered
   // publisher <-> broker
   kPublish = 16,
   kPublishAck = 17,
