@@ -8,7 +8,7 @@ import zmq
 
 VERSION = 1
 IDENTIFY, READY, SUBSCRIBED, EVENTS = 1, 2, 3, 4
-HEARTBEAT, HEARTBEAT_ACK, LEAVE, SESSION_CLOSED, ERROR = 5, 6, 7, 8, 9
+HEARTBEAT, HEARTBEAT_ACK, LEAVE, SESSION_CLOSED, ERROR, PLUGIN_MESSAGE = 5, 6, 7, 8, 9, 10
 PUBLISH, PUBLISH_ACK = 16, 17
 
 CODES = {
@@ -46,6 +46,8 @@ def decode(frames):
         return [("error", dict(code=CODES.get(f[0], f[0]), text=f[1], ref=f[2]))]
     if kind == HEARTBEAT_ACK:
         return [("heartbeat_ack", dict(nonce=f[0]))]
+    if kind == PLUGIN_MESSAGE:
+        return [("plugin_message", dict(session_id=f[0], kind=f[1], payload=frames[1]))]
     if kind == PUBLISH_ACK:
         return [("publish_ack", dict(ack_id=f[0], guild_id=f[1], guild_seq=f[2]))]
     return [("unknown", dict(type=kind))]  # newer server: skip, per the versioning rule
@@ -65,6 +67,10 @@ class SessionClient:
 
     def leave(self, session_id):
         self.socket.send(_header(LEAVE, session_id))
+
+    def plugin_message(self, session_id, kind, payload):
+        """Sends a message of a kind a plugin registered (answers arrive as plugin_message)."""
+        self.socket.send_multipart([_header(PLUGIN_MESSAGE, session_id, kind), payload])
 
     def receive(self, timeout_ms):
         """Messages arriving within timeout_ms, decoded."""
