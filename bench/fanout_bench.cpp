@@ -3,7 +3,8 @@
 // receiving it. Broker and node run in this process, as in `hearth all-in-one`;
 // 30,000 sessions are multiplexed over 100 local connections.
 //
-//   build/bench/hearth_fanout_bench [sessions] [connections] [iterations]
+//   build/bench/hearth_fanout_bench [sessions] [connections] [iterations] [plugin.so...]
+// Plugins named after the iterations are loaded into the node (hook cost).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -49,6 +50,9 @@ int main(int argc, char** argv) {
   nc.broker = bc.backend;
   nc.listen = "tcp://127.0.0.1:17500";
   nc.shards = 2;
+  for (int i = 4; i < argc; ++i) {
+    nc.plugins.push_back({"plugin" + std::to_string(i), argv[i], true, {}});
+  }
   Broker broker(ctx, bc);
   broker.bind();
   Node node(ctx, nc);
