@@ -149,6 +149,7 @@ void Node::run(const std::atomic<bool>& stop) {
   }
   for (auto& s : shards_) s->stop();
   for (auto& s : shards_) s->join();
+  for (auto& s : shards_) s->release_plugin_slots();
   plugins_.stop_and_unload();  // on_node_stop runs with no shard left calling hooks
 }
 

@@ -48,6 +48,18 @@ void Shard::join() {
   if (thread_.joinable()) thread_.join();
 }
 
+void Shard::release_plugin_slots() {
+  if (shared_.plugins.empty()) return;
+  sessions_.for_each([&](Session& s) {
+    if (!s.plugin_slots.empty()) shared_.plugins.session_freed(s.id, s.plugin_slots.data());
+    s.plugin_slots.clear();
+  });
+  for (auto& [id, g] : guilds_) {
+    if (!g.plugin_slots.empty()) shared_.plugins.guild_freed(id, g.plugin_slots.data());
+    g.plugin_slots.clear();
+  }
+}
+
 void Shard::send(Frames& frames) {
   send_frames(out_, frames, false);
 }

@@ -59,6 +59,9 @@ class Shard final : public PluginShardServices {
   // Asks the thread to finish its current cycle and exit; join() waits.
   void stop() { stopping_.store(true); }
   void join();
+  // After join(): hands every remaining plugin slot to its free hook, so
+  // plugins can release memory at shutdown. Main thread only.
+  void release_plugin_slots();
 
   BoundedQueue<TaskPtr>& inbox() { return inbox_; }
 

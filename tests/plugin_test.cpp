@@ -142,6 +142,36 @@ TEST_F(Plugins, EachPluginBehavesAsDocumentedAndTheNodeStaysHealthy) {
   EXPECT_EQ(node_->stop(), 0) << node_->log();
 }
 
+TEST_F(Plugins, ServicesSlotsTimersMembersAndCloseHooksWork) {
+  start({"--plugin", plugin("services"), "--plugin-required", "services"});
+  hc::SessionClient c(tcp(base_ + 2));
+  c.identify(1, 5, "t", {3});
+  std::vector<hc::Message> seen;
+  // The timer set in on_identify fires on the session's shard and reads the
+  // session slot set there.
+  auto msg = wait_for<hc::PluginMessage>(c, std::chrono::seconds(5), &seen);
+  ASSERT_TRUE(msg);
+  EXPECT_EQ(msg->kind, 9u);
+  EXPECT_EQ(msg->payload, "timer for user 5");
+  // on_subscribe kept a guild slot and saw the member with its user.
+  ASSERT_TRUE(
+      node_->wait_for_log("guild 3 joins=1 members=1 first_user=5", std::chrono::seconds(5)))
+      << node_->log();
+  std::uint64_t session = 0;
+  for (auto& m : seen) {
+    if (auto* r = std::get_if<hc::Ready>(&m)) session = r->session_id;
+  }
+  ASSERT_NE(session, 0u);
+  c.leave(session);
+  ASSERT_TRUE(wait_for<hc::SessionClosed>(c, std::chrono::seconds(5)));
+  // on_session_close and on_unsubscribe were counted (stats line).
+  ASSERT_TRUE(node_->wait_for_log("closed=1", std::chrono::seconds(5))) << node_->log();
+  ASSERT_TRUE(node_->wait_for_log("unsubscribed=1", std::chrono::seconds(5))) << node_->log();
+  EXPECT_EQ(node_->stop(), 0);
+  // on_session_free ran for the closed session before the node stopped.
+  EXPECT_NE(node_->log().find("stopping; freed sessions=1"), std::string::npos) << node_->log();
+}
+
 TEST(PluginsRequired, AFailingRequiredPluginStopsTheNodeWithTheReason) {
   const int base = port_base() + 9;
   std::string out;

@@ -50,6 +50,11 @@ class Host {
   std::uint64_t set_timer(std::uint64_t delay_ms, std::uint64_t user_data = 0) const {
     return api_->set_timer(ctx_, delay_ms, user_data);
   }
+  // Fills up to `capacity` members of a guild of this shard; returns the total.
+  std::size_t guild_members(std::uint64_t guild, std::uint64_t* sessions, std::uint64_t* users,
+                            std::size_t capacity) const {
+    return api_->guild_members(ctx_, guild, sessions, users, capacity);
+  }
 
  private:
   const hearth_host_api* api_;
