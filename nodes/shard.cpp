@@ -64,6 +64,23 @@ void Shard::send(Frames& frames) {
   send_frames(out_, frames, false);
 }
 
+void Shard::send_header(Route route, std::string_view destination,
+                        const wire::HeaderWriter& header) {
+  const char r = route;
+  Frames f;
+  f.reserve(3);
+  f.push_back(frame_of(std::string_view(&r, 1)));
+  f.push_back(frame_of(destination));
+  f.push_back(frame_of(header.view()));
+  send(f);
+}
+
+void Shard::unsubscribe_at(const std::string& owner, std::uint64_t guild, std::uint64_t session) {
+  wire::HeaderWriter w(u32(internal::Type::kUnsubscribe), 2);
+  w.u64(guild).u64(session);
+  send_header(kToBroker, owner, w);
+}
+
 std::uint32_t Shard::node_id(const std::string& name) {
   auto [it, fresh] = node_ids_.try_emplace(name, static_cast<std::uint32_t>(node_ids_.size() + 1));
   return it->second;
@@ -162,11 +179,7 @@ void Shard::send_client_error(const std::string& peer, Code code, const std::str
   ++shared_.stats.malformed;
   wire::HeaderWriter w(Type::kError, 3);
   w.u64(static_cast<std::uint64_t>(code)).str(text).u64(ref);
-  Frames f;
-  f.push_back(frame_of(std::string_view("C", 1)));
-  f.push_back(frame_of(peer));
-  f.push_back(frame_of(w.view()));
-  send(f);
+  send_header(kToClient, peer, w);
 }
 
 void Shard::on_client(Task& task) {
@@ -207,11 +220,7 @@ void Shard::on_client(Task& task) {
       if (!r.ok()) return send_client_error(peer, r.error().code, r.error().text, 0);
       wire::HeaderWriter w(Type::kHeartbeatAck, 1);
       w.u64(nonce);
-      Frames f;
-      f.push_back(frame_of(std::string_view("C", 1)));
-      f.push_back(frame_of(peer));
-      f.push_back(frame_of(w.view()));
-      send(f);
+      send_header(kToClient, peer, w);
       return;
     }
     case Type::kLeave:
@@ -225,16 +234,20 @@ void Shard::on_client(Task& task) {
   }
 }
 
+Session* Shard::session_of(const std::string& peer, std::uint64_t sid) {
+  Session* s = sessions_.find(sid);
+  if (s && s->connection->id == peer) return s;
+  send_client_error(peer, Code::kUnknownSession,
+                    "session " + std::to_string(sid) + " is not live on this connection", sid);
+  return nullptr;
+}
+
 void Shard::on_plugin_message(const std::string& peer, wire::HeaderReader& r, Task& task) {
   const std::uint64_t sid = r.u64("session_id");
   const std::uint64_t kind = r.u64("kind");
   if (!r.ok()) return send_client_error(peer, r.error().code, r.error().text, 0);
-  Session* s = sessions_.find(sid);
-  if (!s || s->connection->id != peer) {
-    return send_client_error(peer, Code::kUnknownSession,
-                             "session " + std::to_string(sid) + " is not live on this connection",
-                             sid);
-  }
+  Session* s = session_of(peer, sid);
+  if (!s) return;
   hearth_message_event ev{};
   ev.struct_size = sizeof(ev);
   ev.session_id = sid;
@@ -308,11 +321,7 @@ void Shard::on_identify(Connection* conn, const std::string& peer, wire::HeaderR
 
   wire::HeaderWriter w(Type::kReady, 3);
   w.u64(request).u64(sid).u64(static_cast<std::uint64_t>(cfg.client_heartbeat.count()));
-  Frames f;
-  f.push_back(frame_of(std::string_view("C", 1)));
-  f.push_back(frame_of(peer));
-  f.push_back(frame_of(w.view()));
-  send(f);
+  send_header(kToClient, peer, w);
 
   std::sort(guilds.begin(), guilds.end());
   guilds.erase(std::unique(guilds.begin(), guilds.end()), guilds.end());
@@ -324,12 +333,8 @@ void Shard::on_identify(Connection* conn, const std::string& peer, wire::HeaderR
 void Shard::on_leave(const std::string& peer, wire::HeaderReader& r) {
   const std::uint64_t sid = r.u64("session_id");
   if (!r.ok()) return send_client_error(peer, r.error().code, r.error().text, 0);
-  Session* s = sessions_.find(sid);
-  if (!s || s->connection->id != peer) {
-    return send_client_error(peer, Code::kUnknownSession,
-                             "session " + std::to_string(sid) + " is not live on this connection",
-                             sid);
-  }
+  Session* s = session_of(peer, sid);
+  if (!s) return;
   close_session(sid, Code::kClosedByClient, "closed by the client", true, false);
   auto conn = connections_.find(peer);
   if (conn != connections_.end() && conn->second.sessions.empty()) {
@@ -347,13 +352,7 @@ void Shard::close_session(std::uint64_t sid, Code code, const std::string& reaso
     if (link.state == State::kPending) release_permit(link);
     if (link.state == State::kPending || link.state == State::kActive) {
       if (live_nodes_.count(link.owner)) {
-        wire::HeaderWriter w(u32(internal::Type::kUnsubscribe), 2);
-        w.u64(guild).u64(sid);
-        Frames f;
-        f.push_back(frame_of(std::string_view("B", 1)));
-        f.push_back(frame_of(link.owner));
-        f.push_back(frame_of(w.view()));
-        send(f);
+        unsubscribe_at(link.owner, guild, sid);
       }
     }
   }
@@ -365,11 +364,7 @@ void Shard::close_session(std::uint64_t sid, Code code, const std::string& reaso
   if (tell_client) {
     wire::HeaderWriter w(Type::kSessionClosed, 3);
     w.u64(sid).u64(static_cast<std::uint64_t>(code)).str(reason);
-    Frames f;
-    f.push_back(frame_of(std::string_view(goodbye ? "G" : "C", 1)));
-    f.push_back(frame_of(conn.id));
-    f.push_back(frame_of(w.view()));
-    send(f);
+    send_header(goodbye ? kGoodbye : kToClient, conn.id, w);
   }
   if (!shared_.plugins.empty()) {
     hearth_session_event ev{sizeof(hearth_session_event), sid, s.user,
@@ -425,11 +420,7 @@ void Shard::try_subscribe(Session& s, std::uint64_t guild, GuildLink& link) {
   timers_.emplace(link.due, std::make_pair(s.id, guild));
   wire::HeaderWriter w(u32(internal::Type::kSubscribe), 3);
   w.u64(guild).u64(s.id).u64(s.user);
-  Frames f;
-  f.push_back(frame_of(std::string_view("B", 1)));
-  f.push_back(frame_of(name));
-  f.push_back(frame_of(w.view()));
-  send(f);
+  send_header(kToBroker, name, w);
 }
 
 void Shard::on_subscribe_reply(const std::string& from, wire::HeaderReader& r) {
@@ -444,13 +435,7 @@ void Shard::on_subscribe_reply(const std::string& from, wire::HeaderReader& r) {
     // A late answer: the session left or moved on. Undo a membership we no longer want.
     const bool wanted = link && link->state == State::kActive && link->owner == from;
     if (code == Code::kOk && !wanted) {
-      wire::HeaderWriter w(u32(internal::Type::kUnsubscribe), 2);
-      w.u64(guild).u64(sid);
-      Frames f;
-      f.push_back(frame_of(std::string_view("B", 1)));
-      f.push_back(frame_of(from));
-      f.push_back(frame_of(w.view()));
-      send(f);
+      unsubscribe_at(from, guild, sid);
     }
     return;
   }
@@ -463,11 +448,7 @@ void Shard::on_subscribe_reply(const std::string& from, wire::HeaderReader& r) {
   w.u64(sid).u64(guild).u64(static_cast<std::uint64_t>(code)).u64(guild_seq);
   // Queued events of other guilds go first, so the client sees SUBSCRIBED in order.
   if (!s.connection->batch.empty()) flush(*s.connection);
-  Frames f;
-  f.push_back(frame_of(std::string_view("C", 1)));
-  f.push_back(frame_of(s.connection->id));
-  f.push_back(frame_of(w.view()));
-  send(f);
+  send_header(kToClient, s.connection->id, w);
 }
 
 void Shard::on_deliver(Task& task) {
@@ -625,13 +606,7 @@ void Shard::relink_after_ring_change() {
       if (owner_same) continue;
       if (link.state == State::kPending) release_permit(link);
       if (live != live_nodes_.end()) {
-        wire::HeaderWriter w(u32(internal::Type::kUnsubscribe), 2);
-        w.u64(guild).u64(sid);
-        Frames f;
-        f.push_back(frame_of(std::string_view("B", 1)));
-        f.push_back(frame_of(link.owner));
-        f.push_back(frame_of(w.view()));
-        send(f);
+        unsubscribe_at(link.owner, guild, sid);
       }
       link.state = State::kWaiting;
       link.attempts = 0;
@@ -662,11 +637,7 @@ void Shard::publisher_error(const Task& task, Code code, const std::string& text
   if (task.ack_id == 0) return;  // no ack asked for: errors go unanswered, as documented
   wire::HeaderWriter w(Type::kError, 3);
   w.u64(static_cast<std::uint64_t>(code)).str(text).u64(task.ack_id);
-  Frames f;
-  f.push_back(frame_of(std::string_view("B", 1)));
-  f.push_back(frame_of(std::string(1, internal::kPublisherPrefix) + task.peer));
-  f.push_back(frame_of(w.view()));
-  send(f);
+  send_header(kToBroker, std::string(1, internal::kPublisherPrefix) + task.peer, w);
 }
 
 void Shard::on_publish(Task& task) {
@@ -710,11 +681,7 @@ void Shard::on_publish(Task& task) {
   if (task.ack_id != 0) {
     wire::HeaderWriter w(Type::kPublishAck, 3);
     w.u64(task.ack_id).u64(g.id()).u64(seq);
-    Frames f;
-    f.push_back(frame_of(std::string_view("B", 1)));
-    f.push_back(frame_of(std::string(1, internal::kPublisherPrefix) + task.peer));
-    f.push_back(frame_of(w.view()));
-    send(f);
+    send_header(kToBroker, std::string(1, internal::kPublisherPrefix) + task.peer, w);
   }
 }
 
@@ -753,11 +720,7 @@ void Shard::on_subscribe(const std::string& from, wire::HeaderReader& r) {
   }
   wire::HeaderWriter w(u32(internal::Type::kSubscribeReply), 4);
   w.u64(guild).u64(sid).u64(static_cast<std::uint64_t>(code)).u64(seq);
-  Frames f;
-  f.push_back(frame_of(std::string_view("B", 1)));
-  f.push_back(frame_of(from));
-  f.push_back(frame_of(w.view()));
-  send(f);
+  send_header(kToBroker, from, w);
 }
 
 void Shard::on_unsubscribe(const std::string& from, wire::HeaderReader& r) {

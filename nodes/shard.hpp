@@ -84,6 +84,9 @@ class Shard final : public PluginShardServices {
   void on_client(Task& task);
   void on_identify(Connection* conn, const std::string& peer, wire::HeaderReader& r);
   void on_leave(const std::string& peer, wire::HeaderReader& r);
+  // The session if it is live on this connection; otherwise answers
+  // UNKNOWN_SESSION and returns nullptr.
+  Session* session_of(const std::string& peer, std::uint64_t sid);
   void on_plugin_message(const std::string& peer, wire::HeaderReader& r, Task& task);
   using GuildMap = std::unordered_map<std::uint64_t, Guild>;
   GuildMap::iterator start_guild(std::uint64_t id);
@@ -116,6 +119,9 @@ class Shard final : public PluginShardServices {
   void on_ring(Task& task);
   void run_timers(Clock::time_point now);
   void send(Frames& frames);
+  // [route, destination, header]: the shape of every control message.
+  void send_header(Route route, std::string_view destination, const wire::HeaderWriter& header);
+  void unsubscribe_at(const std::string& owner, std::uint64_t guild, std::uint64_t session);
   // A small number per node name, so the delivery loop compares integers.
   std::uint32_t node_id(const std::string& name);
 
