@@ -22,6 +22,13 @@
  * sessions needs the plugin's own locking. on_node_start and on_node_stop run
  * on the node's main thread with no shard running hooks.
  *
+ * What a plugin may keep between calls: its own state (the `plugin` pointer it
+ * returns in its hook table), values it stored in guild or session slots, and
+ * timer ids. Not: a hearth_context*, an event struct, or any hearth_bytes; they
+ * are valid only until the hook returns. Strings a plugin hands back in an
+ * event (reject_reason, drop_reason, replacement) must stay valid until the
+ * hook returns; the host copies them.
+ *
  * Containment: a hook returns HEARTH_OK or an error. An error (or, through the
  * C++ wrapper, an exception) is logged and counted against the plugin; after
  * `failure_limit` failures within `failure_window_ms` (node options) the node
