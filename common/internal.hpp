@@ -17,6 +17,7 @@ enum class Type : std::uint32_t {
   kSubscribeReply = 68,  // guild node -> session node: [guild, session, code, guild_seq]
   kUnsubscribe = 69,     // session node -> guild node: [guild, session]
   kPluginPublish = 71,   // node -> broker: [guild, kind] + payload (a plugin's publish, no ack)
+  kPluginDeliver = 72,   // guild node -> session node: [session, kind] + payload (send_to_member)
   kFanout = 70,          // guild node -> session node: [guild, guild_seq, kind] + sids + payload
 };
 

@@ -254,6 +254,21 @@ void Node::on_broker(Frames& frames) {
       }
       return;
     }
+    case internal::Type::kPluginDeliver: {
+      const std::uint64_t session = r.u64("session");
+      const unsigned shard = shard_of_session(session);
+      if (!r.ok() || frames.size() != 3 || shard >= shards) {
+        ++stats_.malformed;
+        return;
+      }
+      auto task = std::make_unique<Task>();
+      task->kind = Task::Kind::kNodeMessage;
+      task->peer = std::string(view_of(frames[0]));
+      task->frames.push_back(std::move(frames[1]));
+      task->frames.push_back(std::move(frames[2]));
+      push_task(shard, std::move(task));
+      return;
+    }
     case internal::Type::kSubscribe:
     case internal::Type::kUnsubscribe:
     case internal::Type::kSubscribeReply: {

@@ -109,6 +109,14 @@ size_t svc_guild_members(hearth_context* ctx, uint64_t guild, uint64_t* sessions
   return c->shard ? c->shard->plugin_guild_members(guild, sessions, users, capacity) : 0;
 }
 
+hearth_result svc_send_to_member(hearth_context* ctx, const char* node, uint64_t session,
+                                 uint64_t kind, hearth_bytes payload) {
+  auto* c = context_of(ctx);
+  if (!c->shard || !node) return HEARTH_ERROR;
+  return c->shard->plugin_send_to_member(node, session, kind, view(payload)) ? HEARTH_OK
+                                                                             : HEARTH_ERROR;
+}
+
 const hearth_host_api kApi = {
     sizeof(hearth_host_api),
     HEARTH_PLUGIN_ABI_CURRENT,
@@ -123,6 +131,7 @@ const hearth_host_api kApi = {
     &svc_set_session_slot,
     &svc_set_timer,
     &svc_guild_members,
+    &svc_send_to_member,
 };
 
 // A hook exists when the plugin's table is large enough to hold it and set.
@@ -329,7 +338,8 @@ void PluginHost::unsubscribed(PluginShardServices& shard, const hearth_subscript
 }
 
 PluginHost::PublishOutcome PluginHost::publish(PluginShardServices& shard, std::uint64_t guild,
-                                               std::uint64_t kind, std::string_view payload) {
+                                               std::uint64_t kind, std::string_view payload,
+                                               bool from_plugin) {
   PublishOutcome out;
   std::string current;  // holds a replacement while later plugins look at it
   std::string_view bytes = payload;
@@ -341,6 +351,7 @@ PluginHost::PublishOutcome PluginHost::publish(PluginShardServices& shard, std::
     ev.guild_id = guild;
     ev.kind = kind;
     ev.payload = {bytes.data(), bytes.size()};
+    ev.from_plugin = from_plugin ? 1 : 0;
     hearth_publish_verdict verdict = HEARTH_PUBLISH_PASS;
     const auto r = invoke(*p, "on_publish", [&] {
       return p->hooks.on_publish(p->hooks.plugin, as_handle(&ctx), &ev, &verdict);
@@ -355,6 +366,8 @@ PluginHost::PublishOutcome PluginHost::publish(PluginShardServices& shard, std::
       current.assign(view(ev.replacement));
       bytes = current;
       out.replacement = current;
+      // A plugin built before replacement_kind existed leaves it 0: kind kept.
+      if (ev.replacement_kind != 0) out.kind = ev.replacement_kind;
     }
   }
   return out;

@@ -43,6 +43,8 @@ class PluginShardServices {
   virtual void** plugin_session_slot(std::uint64_t session, std::size_t plugin) = 0;
   virtual std::uint64_t plugin_set_timer(std::size_t plugin, std::uint64_t delay_ms,
                                          std::uint64_t user_data) = 0;
+  virtual bool plugin_send_to_member(const std::string& node, std::uint64_t session,
+                                     std::uint64_t kind, std::string_view payload) = 0;
   virtual std::size_t plugin_guild_members(std::uint64_t guild, std::uint64_t* sessions,
                                            std::uint64_t* users, std::size_t capacity) = 0;
 };
@@ -103,9 +105,10 @@ class PluginHost {
     bool dropped = false;
     std::string reason;
     std::optional<std::string> replacement;  // the payload to fan out instead
+    std::uint64_t kind = 0;                  // with a replacement: its kind (0: unchanged)
   };
   PublishOutcome publish(PluginShardServices& shard, std::uint64_t guild, std::uint64_t kind,
-                         std::string_view payload);
+                         std::string_view payload, bool from_plugin);
   // False when no live plugin registered `kind`.
   bool message(PluginShardServices& shard, const hearth_message_event& ev);
   void timer(PluginShardServices& shard, std::size_t plugin, const hearth_timer_event& ev);

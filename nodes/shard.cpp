@@ -164,6 +164,14 @@ void Shard::handle(Task& task) {
         case internal::Type::kSubscribeReply:
           on_subscribe_reply(task.peer, r);
           break;
+        case internal::Type::kPluginDeliver: {
+          const std::uint64_t session = r.u64("session");
+          const std::uint64_t kind = r.u64("kind");
+          if (r.ok() && task.frames.size() == 2) {
+            plugin_send_to_session(session, kind, view_of(task.frames[1]));
+          }
+          break;
+        }
         default:
           break;
       }
@@ -535,6 +543,19 @@ bool Shard::plugin_send_to_session(std::uint64_t session, std::uint64_t kind,
   return true;
 }
 
+bool Shard::plugin_send_to_member(const std::string& node, std::uint64_t session,
+                                  std::uint64_t kind, std::string_view payload) {
+  wire::HeaderWriter w(u32(internal::Type::kPluginDeliver), 2);
+  w.u64(session).u64(kind);
+  Frames f;
+  f.push_back(frame_of(std::string_view("B", 1)));
+  f.push_back(frame_of(node));  // this node itself short-circuits in the hub
+  f.push_back(frame_of(w.view()));
+  f.push_back(frame_of(payload));
+  send(f);
+  return true;
+}
+
 void** Shard::plugin_guild_slot(std::uint64_t guild, std::size_t plugin) {
   auto it = guilds_.find(guild);
   if (it == guilds_.end() || plugin >= it->second.plugin_slots.size()) return nullptr;
@@ -549,7 +570,8 @@ void** Shard::plugin_session_slot(std::uint64_t session, std::size_t plugin) {
 
 std::uint64_t Shard::plugin_set_timer(std::size_t plugin, std::uint64_t delay_ms,
                                       std::uint64_t user_data) {
-  const std::uint64_t id = next_timer_id_++;
+  // Unique across the node's shards: a plugin may keep ids in shared state.
+  const std::uint64_t id = (static_cast<std::uint64_t>(index_) << 56) | next_timer_id_++;
   plugin_timers_.emplace(Clock::now() + std::chrono::milliseconds(delay_ms),
                          PluginTimer{plugin, id, user_data});
   return id;
@@ -644,12 +666,16 @@ void Shard::on_publish(Task& task) {
   // Plugins see the event before the guild sequences it.
   if (shared_.plugins.has_publish_hooks()) {
     auto outcome =
-        shared_.plugins.publish(*this, task.guild, task.event_kind, view_of(task.payload));
+        shared_.plugins.publish(*this, task.guild, task.event_kind, view_of(task.payload),
+                                /*from_plugin=*/task.peer.empty());
     if (outcome.dropped) {
       ++shared_.stats.dropped_by_plugin;
       return publisher_error(task, Code::kRejected, outcome.reason);
     }
-    if (outcome.replacement) task.payload = frame_of(*outcome.replacement);
+    if (outcome.replacement) {
+      task.payload = frame_of(*outcome.replacement);
+      if (outcome.kind != 0) task.event_kind = outcome.kind;
+    }
   }
   auto it = guilds_.find(task.guild);
   if (it == guilds_.end()) {

@@ -73,6 +73,8 @@ class Shard final : public PluginShardServices {
   void** plugin_session_slot(std::uint64_t session, std::size_t plugin) override;
   std::uint64_t plugin_set_timer(std::size_t plugin, std::uint64_t delay_ms,
                                  std::uint64_t user_data) override;
+  bool plugin_send_to_member(const std::string& node, std::uint64_t session, std::uint64_t kind,
+                             std::string_view payload) override;
   std::size_t plugin_guild_members(std::uint64_t guild, std::uint64_t* sessions,
                                    std::uint64_t* users, std::size_t capacity) override;
 

@@ -151,6 +151,10 @@ typedef struct hearth_publish_event {
   const char* drop_reason;
   /* Out, with HEARTH_PUBLISH_REPLACE: the new payload (copied by the host). */
   hearth_bytes replacement;
+  /* Out, with HEARTH_PUBLISH_REPLACE: a new event kind, or 0 to keep `kind`. */
+  uint64_t replacement_kind;
+  /* 1 when a plugin published it (host publish service), 0 for a publisher. */
+  uint32_t from_plugin;
 } hearth_publish_event;
 
 /* A client's PLUGIN_MESSAGE of a kind this plugin registered. */
@@ -209,6 +213,12 @@ typedef struct hearth_host_api {
    * ids and their users; returns the total count. Only from guild hooks. */
   size_t (*guild_members)(hearth_context* ctx, uint64_t guild_id, uint64_t* session_ids,
                           uint64_t* user_ids, size_t capacity);
+
+  /* Sends PLUGIN_MESSAGE(kind, payload) to a session on any node (the
+   * `session_node` of a subscription event). From guild hooks it arrives in
+   * order with that guild's events to the session. */
+  hearth_result (*send_to_member)(hearth_context* ctx, const char* session_node,
+                                  uint64_t session_id, uint64_t kind, hearth_bytes payload);
 } hearth_host_api;
 
 /* ------------------------------------------------------------------ hooks */

@@ -55,6 +55,12 @@ class Host {
                             std::size_t capacity) const {
     return api_->guild_members(ctx_, guild, sessions, users, capacity);
   }
+  // To a session on any node, e.g. a subscriber seen in on_subscribe.
+  bool send_to_member(const char* session_node, std::uint64_t session, std::uint64_t kind,
+                      std::string_view payload) const {
+    return api_->send_to_member(ctx_, session_node, session, kind,
+                                {payload.data(), payload.size()}) == HEARTH_OK;
+  }
 
  private:
   const hearth_host_api* api_;
@@ -80,13 +86,14 @@ class Plugin {
 
   struct PublishDecision {
     hearth_publish_verdict verdict = HEARTH_PUBLISH_PASS;
-    std::string text;  // drop reason, or the replacement payload
+    std::string text;            // drop reason, or the replacement payload
+    std::uint64_t new_kind = 0;  // with replace: the event kind to fan out (0: unchanged)
     static PublishDecision pass() { return {}; }
     static PublishDecision drop(std::string reason) {
       return {HEARTH_PUBLISH_DROP, std::move(reason)};
     }
-    static PublishDecision replace(std::string payload) {
-      return {HEARTH_PUBLISH_REPLACE, std::move(payload)};
+    static PublishDecision replace(std::string payload, std::uint64_t kind = 0) {
+      return {HEARTH_PUBLISH_REPLACE, std::move(payload), kind};
     }
   };
   virtual PublishDecision on_publish(Host&, const hearth_publish_event&) { return {}; }
@@ -208,7 +215,10 @@ class Plugin {
       text = std::move(d.text);
       *verdict = d.verdict;
       if (d.verdict == HEARTH_PUBLISH_DROP) ev->drop_reason = text.c_str();
-      if (d.verdict == HEARTH_PUBLISH_REPLACE) ev->replacement = {text.data(), text.size()};
+      if (d.verdict == HEARTH_PUBLISH_REPLACE) {
+        ev->replacement = {text.data(), text.size()};
+        ev->replacement_kind = d.new_kind;
+      }
     });
   }
   static hearth_result c_timer(void* p, hearth_context* ctx,

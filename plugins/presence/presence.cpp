@@ -1,0 +1,263 @@
+// Presence: who is online in every guild, as a plugin on the public ABI.
+//
+// Session side (the session's shard): a session sets its status with a
+// PLUGIN_MESSAGE; the plugin publishes it to each of the session's guilds as
+// an internal event. Guild side (the guild's shard): each guild keeps, per
+// user, the sessions subscribed and the statuses they set; the user's
+// effective presence is the most recently set status of their connected
+// sessions (invisible shows as offline), offline once none is left and the
+// grace period has passed. A change anyone could see becomes a
+// PRESENCE_UPDATE guild event, sequenced with the guild's other events; an
+// internal event that changes nothing visible is dropped.
+#include <chrono>
+#include <map>
+#include <msgpack.hpp>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "hearth/plugin.hpp"
+#include "presence_protocol.hpp"
+
+namespace {
+
+using namespace hearth::presence;
+using Clock = std::chrono::steady_clock;
+
+struct SessionState {  // session slot, on the session's shard
+  std::uint64_t user = 0;
+  std::vector<std::uint64_t> guilds;
+};
+
+struct Set {  // what one session last set
+  std::uint8_t status = kOnline;
+  std::string activity;
+  std::uint64_t stamp = 0;  // order of setting; 0: never set (online by default)
+  bool connected = false;   // subscribed to this guild right now
+};
+
+struct UserPresence {
+  std::map<std::uint64_t, Set> sessions;
+  std::uint8_t shown = kOffline;  // what the guild last told everyone
+  std::string shown_activity;
+  std::uint64_t grace_timer = 0;  // pending offline, 0: none
+};
+
+struct GuildPresence {  // guild slot, on the guild's shard
+  std::unordered_map<std::uint64_t, UserPresence> users;
+  std::uint64_t next_stamp = 1;
+};
+
+std::string pack_update(std::uint64_t user, std::uint8_t status, const std::string& activity) {
+  msgpack::sbuffer b;
+  msgpack::pack(b, std::make_tuple(user, status, activity));
+  return std::string(b.data(), b.size());
+}
+
+// The status others should see.
+std::pair<std::uint8_t, std::string> effective(const UserPresence& u) {
+  const Set* latest = nullptr;
+  for (const auto& [session, set] : u.sessions) {
+    if (set.connected && (!latest || set.stamp > latest->stamp)) latest = &set;
+  }
+  if (!latest || latest->status == kInvisible || latest->status == kOffline) return {kOffline, ""};
+  return {latest->status, latest->activity};
+}
+
+class Presence : public hearth::Plugin {
+ public:
+  bool on_node_start(hearth::Host& host) override {
+    grace_ms_ = std::stoull(host.config("grace_ms", "5000"));
+    page_size_ = std::stoull(host.config("snapshot_page", "100"));
+    host.info("grace " + std::to_string(grace_ms_) + " ms, snapshot page " +
+              std::to_string(page_size_));
+    return true;
+  }
+
+  // ---- session side ----
+
+  std::string on_identify(hearth::Host& host, const hearth_identify_event& ev) override {
+    auto* s = new SessionState{ev.user_id, {ev.guilds, ev.guilds + ev.guild_count}};
+    host.set_session_slot(ev.session_id, s);
+    return {};
+  }
+  void on_session_free(std::uint64_t, void* slot) override {
+    delete static_cast<SessionState*>(slot);
+  }
+  std::vector<std::uint64_t> message_kinds() const override { return {kSetKind}; }
+  void on_message(hearth::Host& host, const hearth_message_event& ev) override {
+    auto* s = static_cast<SessionState*>(host.session_slot(ev.session_id));
+    if (!s) return;
+    const auto [status, activity] = parse_set(ev.payload);
+    msgpack::sbuffer b;
+    msgpack::pack(b, std::make_tuple(s->user, ev.session_id, status, activity));
+    const std::string_view internal(b.data(), b.size());
+    for (std::uint64_t guild : s->guilds) host.publish(guild, kInternalKind, internal);
+    host.count("status_sets");
+  }
+
+  // ---- guild side ----
+
+  void on_subscribe(hearth::Host& host, const hearth_subscription_event& ev) override {
+    GuildPresence& g = guild(host, ev.guild_id);
+    UserPresence& u = g.users[ev.user_id];
+    u.sessions[ev.session_id].connected = true;
+    u.grace_timer = 0;  // back within the grace period: no flap
+    recompute(host, ev.guild_id, ev.user_id);
+    send_snapshot(host, ev, g);
+  }
+
+  void on_unsubscribe(hearth::Host& host, const hearth_subscription_event& ev) override {
+    auto* g = static_cast<GuildPresence*>(host.guild_slot(ev.guild_id));
+    if (!g) return;
+    auto it = g->users.find(ev.user_id);
+    if (it == g->users.end()) return;
+    UserPresence& u = it->second;
+    u.sessions.erase(ev.session_id);
+    const bool any_connected = effective_connected(u);
+    if (!any_connected) {
+      // Offline only after the grace period, so a quick reconnect shows nothing.
+      u.grace_timer = host.set_timer(grace_ms_, 0);
+      std::lock_guard lock(timers_mu_);
+      timers_[u.grace_timer] = {ev.guild_id, ev.user_id};
+    } else {
+      recompute(host, ev.guild_id, ev.user_id);
+    }
+  }
+
+  void on_timer(hearth::Host& host, const hearth_timer_event& ev) override {
+    std::pair<std::uint64_t, std::uint64_t> target;
+    {
+      std::lock_guard lock(timers_mu_);
+      auto it = timers_.find(ev.timer_id);
+      if (it == timers_.end()) return;
+      target = it->second;
+      timers_.erase(it);
+    }
+    auto* g = static_cast<GuildPresence*>(host.guild_slot(target.first));
+    if (!g) return;
+    auto it = g->users.find(target.second);
+    if (it == g->users.end() || it->second.grace_timer != ev.timer_id) return;  // came back
+    it->second.grace_timer = 0;
+    recompute(host, target.first, target.second);
+  }
+
+  PublishDecision on_publish(hearth::Host& host, const hearth_publish_event& ev) override {
+    if (ev.kind == kUpdateKind || (ev.kind == kInternalKind && !ev.from_plugin)) {
+      return PublishDecision::drop("presence kinds are the presence plugin's own");
+    }
+    if (ev.kind != kInternalKind) return PublishDecision::pass();
+    std::uint64_t user = 0, session = 0;
+    std::uint8_t status = kOnline;
+    std::string activity;
+    if (!parse_internal(ev.payload, &user, &session, &status, &activity)) {
+      return PublishDecision::drop("malformed presence update");
+    }
+    GuildPresence& g = guild(host, ev.guild_id);
+    auto found = g.users.find(user);
+    if (session != 0) {  // a status set; session 0 only asks to recompute
+      found = g.users.try_emplace(user).first;
+      Set& set = found->second.sessions[session];
+      set.status = status;
+      set.activity = activity;
+      set.stamp = g.next_stamp++;
+    }
+    if (found == g.users.end()) return PublishDecision::drop("no such user");
+    UserPresence& u = found->second;
+    // Decided here, as the guild sequences the event, so updates reach
+    // everyone in the order they were decided.
+    const auto [shown, shown_activity] = effective(u);
+    const bool waiting = u.grace_timer != 0;  // offline only when the grace period ends
+    if (waiting || (shown == u.shown && shown_activity == u.shown_activity)) {
+      if (!waiting && u.sessions.empty() && u.shown == kOffline) g.users.erase(found);
+      return PublishDecision::drop("no visible change");
+    }
+    u.shown = shown;
+    u.shown_activity = shown_activity;
+    host.count("updates");
+    const std::string update = pack_update(user, shown, shown_activity);
+    if (u.sessions.empty() && shown == kOffline) g.users.erase(found);
+    return PublishDecision::replace(update, kUpdateKind);
+  }
+
+  void on_guild_free(std::uint64_t, void* slot) override {
+    delete static_cast<GuildPresence*>(slot);
+  }
+
+ private:
+  static bool effective_connected(const UserPresence& u) {
+    for (const auto& [s, set] : u.sessions) {
+      if (set.connected) return true;
+    }
+    return false;
+  }
+
+  GuildPresence& guild(hearth::Host& host, std::uint64_t id) {
+    auto* g = static_cast<GuildPresence*>(host.guild_slot(id));
+    if (!g) {
+      g = new GuildPresence;
+      host.set_guild_slot(id, g);
+    }
+    return *g;
+  }
+
+  // Asks the guild to decide the user's presence when it sequences this
+  // internal event (see on_publish): decisions and updates stay in one order.
+  static void recompute(hearth::Host& host, std::uint64_t guild, std::uint64_t user) {
+    msgpack::sbuffer b;
+    msgpack::pack(b, std::make_tuple(user, std::uint64_t{0}, std::uint8_t{kOnline}, std::string()));
+    host.publish(guild, kInternalKind, std::string_view(b.data(), b.size()));
+  }
+
+  void send_snapshot(hearth::Host& host, const hearth_subscription_event& ev,
+                     const GuildPresence& g) {
+    std::vector<std::tuple<std::uint64_t, std::uint8_t, std::string>> page;
+    std::uint64_t online = 0;
+    for (const auto& [user, u] : g.users) {
+      if (u.shown == kOffline) continue;
+      ++online;
+      if (page.size() < page_size_) page.emplace_back(user, u.shown, u.shown_activity);
+    }
+    msgpack::sbuffer b;
+    msgpack::pack(b, std::make_tuple(ev.guild_id, online, page));
+    host.send_to_member(ev.session_node, ev.session_id, kSnapshotKind,
+                        std::string_view(b.data(), b.size()));
+  }
+
+  static std::pair<std::uint8_t, std::string> parse_set(hearth_bytes payload) {
+    std::uint8_t status = kOnline;
+    std::string activity;
+    try {
+      auto h = msgpack::unpack(static_cast<const char*>(payload.data), payload.size);
+      auto t = h.get().as<std::tuple<std::uint8_t, std::string>>();
+      status = std::get<0>(t);
+      activity = std::get<1>(t).substr(0, 128);
+    } catch (const std::exception&) {
+      throw std::runtime_error("PRESENCE_SET payload must be [status, activity]");
+    }
+    if (status > kInvisible) throw std::runtime_error("unknown presence status");
+    return {status, activity};
+  }
+
+  static bool parse_internal(hearth_bytes payload, std::uint64_t* user, std::uint64_t* session,
+                             std::uint8_t* status, std::string* activity) {
+    try {
+      auto h = msgpack::unpack(static_cast<const char*>(payload.data), payload.size);
+      auto t = h.get().as<std::tuple<std::uint64_t, std::uint64_t, std::uint8_t, std::string>>();
+      std::tie(*user, *session, *status, *activity) = t;
+      return true;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
+
+  std::uint64_t grace_ms_ = 5000;
+  std::size_t page_size_ = 100;
+  std::mutex timers_mu_;  // timers are set and fired on guild shards, several at once
+  std::unordered_map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> timers_;
+};
+
+}  // namespace
+
+HEARTH_PLUGIN(Presence, "presence", "who is online, per guild, with a grace period")

@@ -1,0 +1,21 @@
+// The presence plugin's messages (docs/presence.md). Payloads are MessagePack.
+#pragma once
+
+#include <cstdint>
+
+namespace hearth::presence {
+
+enum Status : std::uint8_t { kOffline = 0, kOnline = 1, kIdle = 2, kDnd = 3, kInvisible = 4 };
+
+// Client -> plugin, PLUGIN_MESSAGE: [status, activity]
+inline constexpr std::uint64_t kSetKind = 200;
+// Guild event (EVENTS, in order with the guild's other events): [user, status, activity]
+inline constexpr std::uint64_t kUpdateKind = 201;
+// Plugin -> client, PLUGIN_MESSAGE on subscribe: [guild, online_count, [[user, status,
+// activity]...]]
+inline constexpr std::uint64_t kSnapshotKind = 202;
+// Between the plugin's session side and guild side (never reaches clients):
+// [user, session, status, activity]
+inline constexpr std::uint64_t kInternalKind = 203;
+
+}  // namespace hearth::presence

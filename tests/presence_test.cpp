@@ -1,0 +1,234 @@
+// The presence plugin in a real node: exactly which PRESENCE_UPDATEs other
+// sessions receive, and in which order, for the cases users meet.
+#include <gtest/gtest.h>
+
+#include <msgpack.hpp>
+#include <variant>
+
+#include "cluster.hpp"
+
+namespace hearth::test {
+namespace {
+
+namespace hc = hearth::client;
+
+struct Update {
+  std::uint64_t user;
+  unsigned status;
+  std::string activity;
+  bool operator==(const Update&) const = default;
+};
+
+std::ostream& operator<<(std::ostream& o, const Update& u) {
+  return o << "{user " << u.user << " status " << u.status << " '" << u.activity << "'}";
+}
+
+enum : unsigned { kOffline = 0, kOnline = 1, kIdle = 2, kDnd = 3, kInvisible = 4 };
+
+std::string set_payload(unsigned status, const std::string& activity) {
+  msgpack::sbuffer b;
+  msgpack::pack(b, std::make_tuple(status, activity));
+  return std::string(b.data(), b.size());
+}
+
+// One connection with one session, recording presence updates and snapshots.
+class Member {
+ public:
+  Member(const std::string& endpoint, std::uint64_t user, std::vector<std::uint64_t> guilds)
+      : client_(endpoint), user_(user), guilds_(guilds.size()) {
+    client_.identify(1, user, "t", guilds);
+  }
+  // Pumps until subscribed to all its guilds.
+  bool ready(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    return pump_until([&] { return subscribed_ >= guilds_; }, timeout);
+  }
+  template <class Pred>
+  bool pump_until(Pred pred, std::chrono::milliseconds timeout) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() > end) return false;
+      pump(std::chrono::milliseconds(10));
+    }
+    return true;
+  }
+  void pump(std::chrono::milliseconds wait) {
+    std::vector<hc::Message> msgs;
+    client_.poll(msgs, wait);
+    for (auto& m : msgs) {
+      if (auto* r = std::get_if<hc::Ready>(&m)) session_ = r->session_id;
+      if (auto* s = std::get_if<hc::Subscribed>(&m)) subscribed_ += s->code == 0;
+      if (auto* e = std::get_if<hc::Event>(&m); e && e->kind == 201) {
+        auto h = msgpack::unpack(e->payload.data(), e->payload.size());
+        auto t = h.get().as<std::tuple<std::uint64_t, unsigned, std::string>>();
+        // A session also receives its own user's updates (the guild fans out
+        // to every member); as docs/presence.md says, clients skip those.
+        if (std::get<0>(t) != user_) {
+          updates.push_back({std::get<0>(t), std::get<1>(t), std::get<2>(t)});
+        }
+      }
+      if (auto* p = std::get_if<hc::PluginMessage>(&m); p && p->kind == 202) {
+        auto h = msgpack::unpack(p->payload.data(), p->payload.size());
+        snapshots.push_back(
+            h.get()
+                .as<std::tuple<std::uint64_t, std::uint64_t,
+                               std::vector<std::tuple<std::uint64_t, unsigned, std::string>>>>());
+      }
+    }
+  }
+  // Waits for `n` updates in all; then checks nothing more comes for `quiet`.
+  std::vector<Update> expect(std::size_t n, std::chrono::milliseconds quiet) {
+    pump_until([&] { return updates.size() >= n; }, std::chrono::seconds(5));
+    const auto end = std::chrono::steady_clock::now() + quiet;
+    while (std::chrono::steady_clock::now() < end) pump(std::chrono::milliseconds(10));
+    return updates;
+  }
+  void set(unsigned status, const std::string& activity = "") {
+    client_.plugin_message(session_, 200, set_payload(status, activity));
+  }
+  void leave() { client_.leave(session_); }
+  void heartbeat() { client_.heartbeat(); }
+
+  std::vector<Update> updates;
+  std::vector<std::tuple<std::uint64_t, std::uint64_t,
+                         std::vector<std::tuple<std::uint64_t, unsigned, std::string>>>>
+      snapshots;
+
+ private:
+  hc::SessionClient client_;
+  std::uint64_t user_;
+  std::size_t guilds_;
+  std::size_t subscribed_ = 0;
+  std::uint64_t session_ = 0;
+};
+
+class PresenceTest : public ::testing::Test {
+ protected:
+  void SetUp() override { start("1000", "5000"); }
+  void start(const std::string& heartbeat_ms, const std::string& timeout_ms) {
+    base_ = port_base() + 13;
+    node_ = std::make_unique<Process>(
+        "presence", std::vector<std::string>{
+                        "all-in-one", "--frontend", tcp(base_), "--backend", tcp(base_ + 1),
+                        "--listen", tcp(base_ + 2), "--shards", "2", "--client-heartbeat-ms",
+                        heartbeat_ms, "--client-timeout-ms", timeout_ms, "--plugin",
+                        std::string("presence=") + HEARTH_PRESENCE_PLUGIN, "--plugin-required",
+                        "presence", "--plugin-option", "presence.grace_ms=400"});
+    ASSERT_TRUE(node_->wait_for_log("with 1 guild node(s)", std::chrono::seconds(10)))
+        << node_->log();
+  }
+  std::string endpoint() const { return tcp(base_ + 2); }
+  static constexpr auto kQuiet = std::chrono::milliseconds(300);
+  int base_ = 0;
+  std::unique_ptr<Process> node_;
+};
+
+TEST_F(PresenceTest, MultiDeviceIdleInvisibleAndTheMostRecentlySetStatus) {
+  Member observer(endpoint(), 100, {1});
+  ASSERT_TRUE(observer.ready());
+  Member phone(endpoint(), 7, {1});
+  ASSERT_TRUE(phone.ready());
+  EXPECT_EQ(observer.expect(1, kQuiet), (std::vector<Update>{{7, kOnline, ""}}));
+
+  Member desktop(endpoint(), 7, {1});  // a second device: nothing visible changes
+  ASSERT_TRUE(desktop.ready());
+  EXPECT_EQ(observer.expect(1, kQuiet).size(), 1u);
+
+  // Two devices set statuses on two connections; each waits for the update
+  // before the next, so "most recently set" has one meaning.
+  auto now = std::chrono::milliseconds(0);
+  desktop.set(kIdle);
+  ASSERT_EQ(observer.expect(2, now).size(), 2u);
+  phone.set(kDnd, "in a meeting");  // the most recent set wins
+  ASSERT_EQ(observer.expect(3, now).size(), 3u);
+  desktop.set(kInvisible);  // invisible shows as offline
+  ASSERT_EQ(observer.expect(4, now).size(), 4u);
+  desktop.set(kInvisible);  // no visible change: no update
+  desktop.pump(kQuiet);
+  phone.set(kOnline, "coding");
+  EXPECT_EQ(observer.expect(5, kQuiet), (std::vector<Update>{{7, kOnline, ""},
+                                                             {7, kIdle, ""},
+                                                             {7, kDnd, "in a meeting"},
+                                                             {7, kOffline, ""},
+                                                             {7, kOnline, "coding"}}));
+  ASSERT_TRUE(node_->alive());
+}
+
+TEST_F(PresenceTest, GracePeriodHidesQuickReconnectsAndOfflineFollowsIt) {
+  Member observer(endpoint(), 100, {1, 2});
+  ASSERT_TRUE(observer.ready());
+  {
+    Member user(endpoint(), 8, {1, 2});
+    ASSERT_TRUE(user.ready());
+    // One update per shared guild.
+    EXPECT_EQ(observer.expect(2, kQuiet),
+              (std::vector<Update>{{8, kOnline, ""}, {8, kOnline, ""}}));
+    user.leave();
+    user.pump(std::chrono::milliseconds(50));
+  }
+  Member again(endpoint(), 8, {1, 2});  // back within the 400 ms grace period
+  ASSERT_TRUE(again.ready());
+  EXPECT_EQ(observer.expect(2, std::chrono::milliseconds(700)).size(), 2u) << "no flap";
+
+  again.leave();
+  again.pump(std::chrono::milliseconds(50));
+  EXPECT_EQ(observer.expect(4, kQuiet),
+            (std::vector<Update>{
+                {8, kOnline, ""}, {8, kOnline, ""}, {8, kOffline, ""}, {8, kOffline, ""}}));
+}
+
+TEST_F(PresenceTest, MissedHeartbeatsTakeAUserOfflineAfterTheGracePeriod) {
+  node_.reset();
+  start("300", "900");
+  Member observer(endpoint(), 100, {1});
+  ASSERT_TRUE(observer.ready());
+  Member silent(endpoint(), 9, {1});
+  ASSERT_TRUE(silent.ready());
+  ASSERT_EQ(observer.expect(1, std::chrono::milliseconds(0)).size(), 1u);
+  // The observer keeps heartbeating; `silent` says nothing: after the 900 ms
+  // client timeout and the 400 ms grace period, it is offline.
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (observer.updates.size() < 2 && std::chrono::steady_clock::now() < end) {
+    observer.heartbeat();
+    observer.pump(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(observer.updates, (std::vector<Update>{{9, kOnline, ""}, {9, kOffline, ""}}));
+}
+
+TEST_F(PresenceTest, NewSubscriberGetsTheGuildSnapshot) {
+  Member a(endpoint(), 11, {3});
+  Member b(endpoint(), 12, {3});
+  ASSERT_TRUE(a.ready());
+  ASSERT_TRUE(b.ready());
+  b.set(kDnd, "busy");
+  ASSERT_EQ(a.expect(2, kQuiet).size(), 2u);  // 12 online, then 12 dnd
+  Member late(endpoint(), 13, {3});
+  ASSERT_TRUE(late.ready());
+  late.pump_until([&] { return !late.snapshots.empty(); }, std::chrono::seconds(5));
+  ASSERT_EQ(late.snapshots.size(), 1u);
+  const auto& [guild, online, page] = late.snapshots[0];
+  EXPECT_EQ(guild, 3u);
+  EXPECT_EQ(online, 2u);
+  std::map<std::uint64_t, std::pair<unsigned, std::string>> seen;
+  for (const auto& [user, status, activity] : page) seen[user] = {status, activity};
+  EXPECT_EQ(seen[11], std::make_pair(unsigned{kOnline}, std::string()));
+  EXPECT_EQ(seen[12], std::make_pair(unsigned{kDnd}, std::string("busy")));
+}
+
+TEST_F(PresenceTest, PublishersCannotForgePresence) {
+  Member observer(endpoint(), 100, {1});
+  ASSERT_TRUE(observer.ready());
+  hc::Publisher pub(tcp(base_));
+  msgpack::sbuffer b;
+  msgpack::pack(b, std::make_tuple(std::uint64_t{5}, 1u, std::string("forged")));
+  pub.publish(1, 201, std::string_view(b.data(), b.size()), 1);
+  std::vector<hc::Message> replies;
+  pub.poll(replies, std::chrono::seconds(5));
+  ASSERT_EQ(replies.size(), 1u);
+  auto* err = std::get_if<hc::ServerError>(&replies[0]);
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(err->code, 14u);
+  EXPECT_TRUE(observer.expect(0, kQuiet).empty());
+}
+
+}  // namespace
+}  // namespace hearth::test
