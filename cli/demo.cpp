@@ -21,6 +21,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 namespace hc = hearth::client;
 
+// The demo's own events; other kinds (presence updates) are counted apart.
+constexpr std::uint64_t kDemoKind = 1;
+
 std::uint64_t now_ns() {
   return static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
@@ -35,6 +38,7 @@ struct Window {
   std::uint64_t sessions_ready = 0;
   std::uint64_t subscribed = 0;
   std::uint64_t closed = 0;
+  std::uint64_t other_events = 0;
 };
 
 void receive_loop(std::vector<std::unique_ptr<hc::SessionClient>>& clients, Window& w,
@@ -42,7 +46,7 @@ void receive_loop(std::vector<std::unique_ptr<hc::SessionClient>>& clients, Wind
   std::unordered_map<std::uint64_t, std::uint64_t> last_seq;
   std::vector<hc::Message> msgs;
   std::vector<std::uint64_t> lat;
-  std::uint64_t deliveries = 0, gaps = 0, ready = 0, subscribed = 0, closed = 0;
+  std::uint64_t deliveries = 0, gaps = 0, ready = 0, subscribed = 0, closed = 0, other_events = 0;
   auto next_heartbeat = Clock::now() + std::chrono::seconds(5);
   auto next_report = Clock::now();
   while (!stop) {
@@ -58,9 +62,13 @@ void receive_loop(std::vector<std::unique_ptr<hc::SessionClient>>& clients, Wind
           std::uint64_t& last = last_seq[e->session_id];
           if (e->seq != last + 1) ++gaps;
           last = e->seq;
-          std::uint64_t sent = 0;
-          if (e->payload.size() >= 8) std::memcpy(&sent, e->payload.data(), 8);
-          if (sent && t > sent) lat.push_back((t - sent) / 1000);
+          if (e->kind == kDemoKind) {
+            std::uint64_t sent = 0;
+            if (e->payload.size() >= 8) std::memcpy(&sent, e->payload.data(), 8);
+            if (sent && t > sent) lat.push_back((t - sent) / 1000);
+          } else {
+            ++other_events;  // e.g. presence updates, when that plugin is loaded
+          }
         } else if (std::holds_alternative<hc::Ready>(m)) {
           ++ready;
         } else if (auto* s = std::get_if<hc::Subscribed>(&m)) {
@@ -85,8 +93,9 @@ void receive_loop(std::vector<std::unique_ptr<hc::SessionClient>>& clients, Wind
       w.sessions_ready += ready;
       w.subscribed += subscribed;
       w.closed += closed;
+      w.other_events += other_events;
       lat.clear();
-      deliveries = gaps = ready = subscribed = closed = 0;
+      deliveries = gaps = ready = subscribed = closed = other_events = 0;
       next_report = now + std::chrono::milliseconds(100);
     }
     if (!any) std::this_thread::sleep_for(std::chrono::microseconds(200));
@@ -147,7 +156,7 @@ void run_demo(const DemoConfig& demo, const std::string& frontend, const std::st
     while (next_publish <= now && burst++ < 1000) {
       const std::uint64_t t = now_ns();
       std::memcpy(payload.data(), &t, 8);
-      publisher.publish(1 + published % demo.guilds, 1, payload);
+      publisher.publish(1 + published % demo.guilds, kDemoKind, payload);
       ++published;
       ++published_window;
       next_publish += interval;
@@ -156,11 +165,13 @@ void run_demo(const DemoConfig& demo, const std::string& frontend, const std::st
     publisher.poll(acks, std::chrono::milliseconds(0));
     if (now >= next_line) {
       std::vector<std::uint64_t> lat;
-      std::uint64_t deliveries = 0;
+      std::uint64_t deliveries = 0, other = 0;
       {
         std::lock_guard lock(window.mu);
         lat.swap(window.latencies_us);
         deliveries = window.deliveries;
+        other = window.other_events;
+        window.other_events = 0;
         total_gaps += window.gaps;
         ready += window.sessions_ready;
         subscribed += window.subscribed;
@@ -171,8 +182,8 @@ void run_demo(const DemoConfig& demo, const std::string& frontend, const std::st
                  max = percentile(lat, 1.0);
       spdlog::info(
           "demo: published {}/s | delivered {}/s | latency p50 {} us p99 {} us max {} us | "
-          "sessions {} ready, {} guild subscriptions | sequence gaps {}",
-          published_window, deliveries, p50, p99, max, ready, subscribed, total_gaps);
+          "sessions {} ready, {} guild subscriptions | other events {} | sequence gaps {}",
+          published_window, deliveries, p50, p99, max, ready, subscribed, other, total_gaps);
       published_window = 0;
       next_line += std::chrono::seconds(1);
       if (next_line < now) next_line = now + std::chrono::seconds(1);

@@ -7,4 +7,5 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
 "$root/scripts/build.sh" "$root/build" -DCMAKE_BUILD_TYPE=Release -DHEARTH_TESTS=OFF -DHEARTH_BENCH=OFF
 echo "demo: starting; Ctrl-C stops it"
-exec "$root/build/hearth" demo "$@"
+# The presence plugin is part of the demo cluster: its updates show as "other events".
+exec "$root/build/hearth" demo --plugin "presence=$root/build/plugins/presence/presence.so" "$@"
