@@ -2,8 +2,11 @@
 // sessions receive, and in which order, for the cases users meet.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <msgpack.hpp>
+#include <thread>
 #include <variant>
+#include <zmq.hpp>
 
 #include "cluster.hpp"
 
@@ -68,10 +71,7 @@ class Member {
       }
       if (auto* p = std::get_if<hc::PluginMessage>(&m); p && p->kind == 202) {
         auto h = msgpack::unpack(p->payload.data(), p->payload.size());
-        snapshots.push_back(
-            h.get()
-                .as<std::tuple<std::uint64_t, std::uint64_t,
-                               std::vector<std::tuple<std::uint64_t, unsigned, std::string>>>>());
+        snapshots.push_back(h.get().as<Snapshot>());
       }
     }
   }
@@ -89,9 +89,15 @@ class Member {
   void heartbeat() { client_.heartbeat(); }
 
   std::vector<Update> updates;
-  std::vector<std::tuple<std::uint64_t, std::uint64_t,
-                         std::vector<std::tuple<std::uint64_t, unsigned, std::string>>>>
-      snapshots;
+  // [guild, online, page, more, [[user, status, activity]...]]
+  using Snapshot = std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, bool,
+                              std::vector<std::tuple<std::uint64_t, unsigned, std::string>>>;
+  std::vector<Snapshot> snapshots;
+  void ask_page(std::uint64_t guild, std::uint64_t page) {
+    msgpack::sbuffer b;
+    msgpack::pack(b, std::make_tuple(guild, page));
+    client_.plugin_message(session_, 204, std::string_view(b.data(), b.size()));
+  }
 
  private:
   hc::SessionClient client_;
@@ -104,15 +110,30 @@ class Member {
 class PresenceTest : public ::testing::Test {
  protected:
   void SetUp() override { start("1000", "5000"); }
-  void start(const std::string& heartbeat_ms, const std::string& timeout_ms) {
+  void start(const std::string& heartbeat_ms, const std::string& timeout_ms,
+             const std::vector<std::string>& extra = {}) {
     base_ = port_base() + 13;
-    node_ = std::make_unique<Process>(
-        "presence", std::vector<std::string>{
-                        "all-in-one", "--frontend", tcp(base_), "--backend", tcp(base_ + 1),
-                        "--listen", tcp(base_ + 2), "--shards", "2", "--client-heartbeat-ms",
-                        heartbeat_ms, "--client-timeout-ms", timeout_ms, "--plugin",
-                        std::string("presence=") + HEARTH_PRESENCE_PLUGIN, "--plugin-required",
-                        "presence", "--plugin-option", "presence.grace_ms=400"});
+    std::vector<std::string> args = {"all-in-one",
+                                     "--frontend",
+                                     tcp(base_),
+                                     "--backend",
+                                     tcp(base_ + 1),
+                                     "--listen",
+                                     tcp(base_ + 2),
+                                     "--shards",
+                                     "2",
+                                     "--client-heartbeat-ms",
+                                     heartbeat_ms,
+                                     "--client-timeout-ms",
+                                     timeout_ms,
+                                     "--plugin",
+                                     std::string("presence=") + HEARTH_PRESENCE_PLUGIN,
+                                     "--plugin-required",
+                                     "presence",
+                                     "--plugin-option",
+                                     "presence.grace_ms=400"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    node_ = std::make_unique<Process>("presence", args);
     ASSERT_TRUE(node_->wait_for_log("with 1 guild node(s)", std::chrono::seconds(10)))
         << node_->log();
   }
@@ -205,9 +226,11 @@ TEST_F(PresenceTest, NewSubscriberGetsTheGuildSnapshot) {
   ASSERT_TRUE(late.ready());
   late.pump_until([&] { return !late.snapshots.empty(); }, std::chrono::seconds(5));
   ASSERT_EQ(late.snapshots.size(), 1u);
-  const auto& [guild, online, page] = late.snapshots[0];
+  const auto& [guild, online, page_index, more, page] = late.snapshots[0];
   EXPECT_EQ(guild, 3u);
   EXPECT_EQ(online, 2u);
+  EXPECT_EQ(page_index, 0u);
+  EXPECT_FALSE(more);
   std::map<std::uint64_t, std::pair<unsigned, std::string>> seen;
   for (const auto& [user, status, activity] : page) seen[user] = {status, activity};
   EXPECT_EQ(seen[11], std::make_pair(unsigned{kOnline}, std::string()));
@@ -228,6 +251,79 @@ TEST_F(PresenceTest, PublishersCannotForgePresence) {
   ASSERT_NE(err, nullptr);
   EXPECT_EQ(err->code, 14u);
   EXPECT_TRUE(observer.expect(0, kQuiet).empty());
+}
+
+TEST_F(PresenceTest, LargeGuildSnapshotsArePagedOnRequest) {
+  node_.reset();
+  start("1000", "5000",
+        {"--plugin-option", "presence.snapshot_full_limit=2", "--plugin-option",
+         "presence.snapshot_page=2"});
+  std::vector<std::unique_ptr<Member>> members;
+  for (std::uint64_t user = 21; user <= 25; ++user) {
+    members.push_back(std::make_unique<Member>(endpoint(), user, std::vector<std::uint64_t>{4}));
+    ASSERT_TRUE(members.back()->ready());
+  }
+  // The first saw the four others come online: everything has settled.
+  ASSERT_EQ(members.front()->expect(4, kQuiet).size(), 4u);
+  Member watcher(endpoint(), 30, {4});
+  ASSERT_TRUE(watcher.ready());
+  ASSERT_TRUE(
+      watcher.pump_until([&] { return !watcher.snapshots.empty(); }, std::chrono::seconds(5)));
+  std::vector<std::uint64_t> users;
+  for (std::uint64_t page = 0;; ++page) {
+    if (page > 0) {
+      watcher.ask_page(4, page);
+      ASSERT_TRUE(watcher.pump_until([&] { return watcher.snapshots.size() > page; },
+                                     std::chrono::seconds(5)));
+    }
+    const auto& [guild, online, index, more, entries] = watcher.snapshots[page];
+    EXPECT_EQ(guild, 4u);
+    // The count of the whole guild now; from page 1 on the watcher itself is online too.
+    EXPECT_EQ(online, page == 0 ? 5u : 6u);
+    EXPECT_EQ(index, page);
+    EXPECT_LE(entries.size(), 2u);
+    for (const auto& e : entries) users.push_back(std::get<0>(e));
+    if (!more) break;
+    ASSERT_LT(page, 5u);
+  }
+  EXPECT_EQ(users, (std::vector<std::uint64_t>{21, 22, 23, 24, 25, 30}));
+}
+
+TEST_F(PresenceTest, BackendsFollowChangesOnTheStream) {
+  node_.reset();
+  const std::string stream = tcp(port_base() + 17);
+  start("1000", "5000", {"--plugin-option", "presence.stream=" + stream});
+  zmq::context_t ctx(1);
+  zmq::socket_t sub(ctx, zmq::socket_type::sub);
+  sub.set(zmq::sockopt::subscribe, "presence");
+  sub.set(zmq::sockopt::rcvtimeo, 2000);
+  sub.connect(stream);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the SUB joins first
+  Member user(endpoint(), 40, {6});
+  ASSERT_TRUE(user.ready());
+  user.pump(kQuiet);
+  user.set(kIdle, "away");
+  user.pump(kQuiet);
+  using Change =
+      std::tuple<std::uint64_t, std::uint64_t, unsigned, unsigned, std::string, std::uint64_t>;
+  std::vector<Change> changes;
+  while (changes.size() < 2) {
+    zmq::message_t topic, body;
+    if (!sub.recv(topic)) break;
+    ASSERT_TRUE(sub.recv(body));
+    EXPECT_EQ(topic.to_string(), "presence");
+    auto h = msgpack::unpack(static_cast<const char*>(body.data()), body.size());
+    changes.push_back(h.get().as<Change>());
+  }
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(std::get<0>(changes[0]), 40u);
+  EXPECT_EQ(std::get<1>(changes[0]), 6u);
+  EXPECT_EQ(std::get<2>(changes[0]), unsigned{kOffline});
+  EXPECT_EQ(std::get<3>(changes[0]), unsigned{kOnline});
+  EXPECT_EQ(std::get<2>(changes[1]), unsigned{kOnline});
+  EXPECT_EQ(std::get<3>(changes[1]), unsigned{kIdle});
+  EXPECT_EQ(std::get<4>(changes[1]), "away");
+  EXPECT_LE(std::get<5>(changes[0]), std::get<5>(changes[1]));
 }
 
 }  // namespace

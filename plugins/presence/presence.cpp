@@ -16,6 +16,7 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
+#include <zmq.hpp>
 
 #include "hearth/plugin.hpp"
 #include "presence_protocol.hpp"
@@ -44,8 +45,9 @@ struct UserPresence {
   std::uint64_t grace_timer = 0;  // pending offline, 0: none
 };
 
-struct GuildPresence {  // guild slot, on the guild's shard
-  std::unordered_map<std::uint64_t, UserPresence> users;
+struct GuildPresence {                          // guild slot, on the guild's shard
+  std::map<std::uint64_t, UserPresence> users;  // ordered: snapshot pages are stable
+  std::unordered_map<std::uint64_t, std::string> session_nodes;  // connected sessions
   std::uint64_t next_stamp = 1;
 };
 
@@ -69,10 +71,31 @@ class Presence : public hearth::Plugin {
  public:
   bool on_node_start(hearth::Host& host) override {
     grace_ms_ = std::stoull(host.config("grace_ms", "5000"));
-    page_size_ = std::stoull(host.config("snapshot_page", "100"));
-    host.info("grace " + std::to_string(grace_ms_) + " ms, snapshot page " +
-              std::to_string(page_size_));
+    page_size_ = std::max<std::size_t>(1, std::stoull(host.config("snapshot_page", "100")));
+    full_limit_ = std::stoull(host.config("snapshot_full_limit", "1000"));
+    const std::string stream = host.config("stream");
+    if (!stream.empty()) {
+      try {
+        stream_ctx_ = std::make_unique<zmq::context_t>(1);
+        stream_ = std::make_unique<zmq::socket_t>(*stream_ctx_, zmq::socket_type::pub);
+        stream_->set(zmq::sockopt::linger, 0);
+        stream_->set(zmq::sockopt::sndhwm, 100000);  // beyond it a slow reader misses changes
+        stream_->bind(stream);
+      } catch (const zmq::error_t& e) {
+        host.warn("cannot bind the presence stream on " + stream + ": " + e.what());
+        return false;
+      }
+    }
+    host.info("grace " + std::to_string(grace_ms_) + " ms, snapshots complete up to " +
+              std::to_string(full_limit_) + " online, then pages of " + std::to_string(page_size_) +
+              (stream.empty() ? std::string() : ", change stream on " + stream));
     return true;
+  }
+
+  void on_node_stop(hearth::Host&) override {
+    std::lock_guard lock(stream_mu_);
+    stream_.reset();
+    stream_ctx_.reset();
   }
 
   // ---- session side ----
@@ -85,10 +108,23 @@ class Presence : public hearth::Plugin {
   void on_session_free(std::uint64_t, void* slot) override {
     delete static_cast<SessionState*>(slot);
   }
-  std::vector<std::uint64_t> message_kinds() const override { return {kSetKind}; }
+  std::vector<std::uint64_t> message_kinds() const override { return {kSetKind, kPageRequestKind}; }
   void on_message(hearth::Host& host, const hearth_message_event& ev) override {
     auto* s = static_cast<SessionState*>(host.session_slot(ev.session_id));
     if (!s) return;
+    if (ev.kind == kPageRequestKind) {
+      std::uint64_t guild = 0, page = 0;
+      try {
+        auto h = msgpack::unpack(static_cast<const char*>(ev.payload.data), ev.payload.size);
+        std::tie(guild, page) = h.get().as<std::tuple<std::uint64_t, std::uint64_t>>();
+      } catch (const std::exception&) {
+        throw std::runtime_error("PRESENCE_PAGE payload must be [guild, page]");
+      }
+      msgpack::sbuffer b;
+      msgpack::pack(b, std::make_tuple(ev.session_id, page));
+      host.publish(guild, kInternalPageKind, std::string_view(b.data(), b.size()));
+      return;
+    }
     const auto [status, activity] = parse_set(ev.payload);
     msgpack::sbuffer b;
     msgpack::pack(b, std::make_tuple(s->user, ev.session_id, status, activity));
@@ -104,13 +140,15 @@ class Presence : public hearth::Plugin {
     UserPresence& u = g.users[ev.user_id];
     u.sessions[ev.session_id].connected = true;
     u.grace_timer = 0;  // back within the grace period: no flap
+    g.session_nodes[ev.session_id] = ev.session_node;
     recompute(host, ev.guild_id, ev.user_id);
-    send_snapshot(host, ev, g);
+    send_snapshot(host, ev.guild_id, ev.session_node, ev.session_id, g, 0);
   }
 
   void on_unsubscribe(hearth::Host& host, const hearth_subscription_event& ev) override {
     auto* g = static_cast<GuildPresence*>(host.guild_slot(ev.guild_id));
     if (!g) return;
+    g->session_nodes.erase(ev.session_id);
     auto it = g->users.find(ev.user_id);
     if (it == g->users.end()) return;
     UserPresence& u = it->second;
@@ -144,10 +182,15 @@ class Presence : public hearth::Plugin {
   }
 
   PublishDecision on_publish(hearth::Host& host, const hearth_publish_event& ev) override {
-    if (ev.kind == kUpdateKind || (ev.kind == kInternalKind && !ev.from_plugin)) {
+    const bool ours = ev.kind == kInternalKind || ev.kind == kInternalPageKind;
+    if (ev.kind == kUpdateKind || (ours && !ev.from_plugin)) {
       return PublishDecision::drop("presence kinds are the presence plugin's own");
     }
-    if (ev.kind != kInternalKind) return PublishDecision::pass();
+    if (!ours) return PublishDecision::pass();
+    if (ev.kind == kInternalPageKind) {
+      serve_page(host, ev);
+      return PublishDecision::drop("page served");
+    }
     std::uint64_t user = 0, session = 0;
     std::uint8_t status = kOnline;
     std::string activity;
@@ -173,6 +216,7 @@ class Presence : public hearth::Plugin {
       if (!waiting && u.sessions.empty() && u.shown == kOffline) g.users.erase(found);
       return PublishDecision::drop("no visible change");
     }
+    stream_change(user, ev.guild_id, u.shown, shown, shown_activity);
     u.shown = shown;
     u.shown_activity = shown_activity;
     host.count("updates");
@@ -210,19 +254,60 @@ class Presence : public hearth::Plugin {
     host.publish(guild, kInternalKind, std::string_view(b.data(), b.size()));
   }
 
-  void send_snapshot(hearth::Host& host, const hearth_subscription_event& ev,
-                     const GuildPresence& g) {
-    std::vector<std::tuple<std::uint64_t, std::uint8_t, std::string>> page;
+  // Up to snapshot_full_limit online users: all of them at once. Above it:
+  // the count and one page; the client asks for further pages (kPageRequestKind).
+  void send_snapshot(hearth::Host& host, std::uint64_t guild, const std::string& node,
+                     std::uint64_t session, const GuildPresence& g, std::uint64_t page_index) {
     std::uint64_t online = 0;
+    for (const auto& [user, u] : g.users) online += u.shown != kOffline;
+    const std::size_t page_size = online <= full_limit_ ? online : page_size_;
+    const std::uint64_t skip = page_index * page_size;
+    std::vector<std::tuple<std::uint64_t, std::uint8_t, std::string>> page;
+    std::uint64_t seen = 0;
     for (const auto& [user, u] : g.users) {
       if (u.shown == kOffline) continue;
-      ++online;
-      if (page.size() < page_size_) page.emplace_back(user, u.shown, u.shown_activity);
+      if (seen++ < skip) continue;
+      if (page.size() >= page_size) break;
+      page.emplace_back(user, u.shown, u.shown_activity);
     }
+    const bool more = skip + page.size() < online;
     msgpack::sbuffer b;
-    msgpack::pack(b, std::make_tuple(ev.guild_id, online, page));
-    host.send_to_member(ev.session_node, ev.session_id, kSnapshotKind,
-                        std::string_view(b.data(), b.size()));
+    msgpack::pack(b, std::make_tuple(guild, online, page_index, more, page));
+    host.send_to_member(node.c_str(), session, kSnapshotKind, std::string_view(b.data(), b.size()));
+  }
+
+  void serve_page(hearth::Host& host, const hearth_publish_event& ev) {
+    std::uint64_t session = 0, page = 0;
+    try {
+      auto h = msgpack::unpack(static_cast<const char*>(ev.payload.data), ev.payload.size);
+      std::tie(session, page) = h.get().as<std::tuple<std::uint64_t, std::uint64_t>>();
+    } catch (const std::exception&) {
+      return;
+    }
+    auto* g = static_cast<GuildPresence*>(host.guild_slot(ev.guild_id));
+    if (!g) return;
+    auto node = g->session_nodes.find(session);
+    if (node == g->session_nodes.end()) return;  // only members may read the guild's presence
+    send_snapshot(host, ev.guild_id, node->second, session, *g, page);
+  }
+
+  // One message per visible change on the backend stream: topic "presence",
+  // then [user, guild, old, new, activity, unix_ms]. Sends are serialised, so
+  // a user's changes leave in the order the guilds decided them.
+  void stream_change(std::uint64_t user, std::uint64_t guild, std::uint8_t old_status,
+                     std::uint8_t new_status, const std::string& activity) {
+    if (!stream_) return;
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    msgpack::sbuffer b;
+    msgpack::pack(b, std::make_tuple(user, guild, old_status, new_status, activity,
+                                     static_cast<std::uint64_t>(now)));
+    std::lock_guard lock(stream_mu_);
+    if (!stream_) return;
+    stream_->send(zmq::str_buffer("presence"),
+                  zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+    stream_->send(zmq::buffer(b.data(), b.size()), zmq::send_flags::dontwait);
   }
 
   static std::pair<std::uint8_t, std::string> parse_set(hearth_bytes payload) {
@@ -254,6 +339,10 @@ class Presence : public hearth::Plugin {
 
   std::uint64_t grace_ms_ = 5000;
   std::size_t page_size_ = 100;
+  std::size_t full_limit_ = 1000;
+  std::mutex stream_mu_;
+  std::unique_ptr<zmq::context_t> stream_ctx_;
+  std::unique_ptr<zmq::socket_t> stream_;
   std::mutex timers_mu_;  // timers are set and fired on guild shards, several at once
   std::unordered_map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> timers_;
 };

@@ -11,11 +11,15 @@ enum Status : std::uint8_t { kOffline = 0, kOnline = 1, kIdle = 2, kDnd = 3, kIn
 inline constexpr std::uint64_t kSetKind = 200;
 // Guild event (EVENTS, in order with the guild's other events): [user, status, activity]
 inline constexpr std::uint64_t kUpdateKind = 201;
-// Plugin -> client, PLUGIN_MESSAGE on subscribe: [guild, online_count, [[user, status,
-// activity]...]]
+// Plugin -> client, PLUGIN_MESSAGE on subscribe and on request:
+// [guild, online_count, page, more, [[user, status, activity]...]]
 inline constexpr std::uint64_t kSnapshotKind = 202;
 // Between the plugin's session side and guild side (never reaches clients):
 // [user, session, status, activity]
 inline constexpr std::uint64_t kInternalKind = 203;
+// Client -> plugin, PLUGIN_MESSAGE: [guild, page] asks for one page of the snapshot.
+inline constexpr std::uint64_t kPageRequestKind = 204;
+// Session side -> guild side: [session, page]
+inline constexpr std::uint64_t kInternalPageKind = 205;
 
 }  // namespace hearth::presence
