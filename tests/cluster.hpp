@@ -16,8 +16,8 @@
 
 namespace hearth::test {
 
-// A free block of loopback ports for this test process (by pid, so parallel
-// ctest runs do not collide).
+// A block of 20 loopback ports for this test process (by pid, so parallel
+// ctest runs do not collide), below the kernel's ephemeral port range.
 int port_base();
 std::string tcp(int port);
 

@@ -19,7 +19,7 @@ cmake -S "$src/examples/wordfilter" -B "$tmp/wf" -DCMAKE_PREFIX_PATH="$tmp/prefi
 cmake --build "$tmp/wf" >/dev/null
 test -f "$tmp/wf/wordfilter.so" || { echo "wordfilter.so was not built"; exit 1; }
 
-base=$((55000 + ($$ % 1000) * 5))
+base=$((30000 + ($$ % 500) * 5))  # below the ephemeral range (32768+), above the gtest ports
 "$tmp/prefix/bin/hearth" all-in-one --frontend "tcp://127.0.0.1:$base" \
   --backend "tcp://127.0.0.1:$((base + 1))" --listen "tcp://127.0.0.1:$((base + 2))" \
   --plugin "wordfilter=$tmp/wf/wordfilter.so" --plugin-required wordfilter \
