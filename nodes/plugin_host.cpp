@@ -117,6 +117,14 @@ hearth_result svc_send_to_member(hearth_context* ctx, const char* node, uint64_t
                                                                              : HEARTH_ERROR;
 }
 
+hearth_result svc_set_subscription_data(hearth_context* ctx, uint64_t session, hearth_bytes data) {
+  auto* c = context_of(ctx);
+  if (!c->shard || data.size > 1024) return HEARTH_ERROR;
+  return c->shard->plugin_set_subscription_data(session, c->plugin->index, view(data))
+             ? HEARTH_OK
+             : HEARTH_ERROR;
+}
+
 const hearth_host_api kApi = {
     sizeof(hearth_host_api),
     HEARTH_PLUGIN_ABI_CURRENT,
@@ -132,6 +140,7 @@ const hearth_host_api kApi = {
     &svc_set_timer,
     &svc_guild_members,
     &svc_send_to_member,
+    &svc_set_subscription_data,
 };
 
 // A hook exists when the plugin's table is large enough to hold it and set.
@@ -319,10 +328,13 @@ void PluginHost::session_closed(PluginShardServices& shard, const hearth_session
   }
 }
 
-void PluginHost::subscribed(PluginShardServices& shard, const hearth_subscription_event& ev) {
+void PluginHost::subscribed(PluginShardServices& shard, hearth_subscription_event ev,
+                            const std::vector<std::string_view>& data) {
   for (auto& p : plugins_) {
     if (p->disabled || !HOOK_PRESENT(p->hooks, on_subscribe)) continue;
     PluginContext ctx{this, p.get(), &shard};
+    const std::string_view mine = p->index < data.size() ? data[p->index] : std::string_view();
+    ev.subscription_data = {mine.data(), mine.size()};
     invoke(*p, "on_subscribe",
            [&] { return p->hooks.on_subscribe(p->hooks.plugin, as_handle(&ctx), &ev); });
   }

@@ -45,6 +45,8 @@ class PluginShardServices {
                                          std::uint64_t user_data) = 0;
   virtual bool plugin_send_to_member(const std::string& node, std::uint64_t session,
                                      std::uint64_t kind, std::string_view payload) = 0;
+  virtual bool plugin_set_subscription_data(std::uint64_t session, std::size_t plugin,
+                                            std::string_view data) = 0;
   virtual std::size_t plugin_guild_members(std::uint64_t guild, std::uint64_t* sessions,
                                            std::uint64_t* users, std::size_t capacity) = 0;
 };
@@ -98,7 +100,9 @@ class PluginHost {
   // Returns the first rejection reason, if any plugin rejected.
   std::optional<std::string> identify(PluginShardServices& shard, hearth_identify_event& ev);
   void session_closed(PluginShardServices& shard, const hearth_session_event& ev);
-  void subscribed(PluginShardServices& shard, const hearth_subscription_event& ev);
+  // `data`: each plugin's subscription data, by plugin index.
+  void subscribed(PluginShardServices& shard, hearth_subscription_event ev,
+                  const std::vector<std::string_view>& data);
   void unsubscribed(PluginShardServices& shard, const hearth_subscription_event& ev);
 
   struct PublishOutcome {

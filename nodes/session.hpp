@@ -42,6 +42,8 @@ struct Session {
   // hash map on the delivery path (one cache line instead of pointer chasing).
   std::vector<std::pair<std::uint64_t, GuildLink>> guilds;
   std::vector<void*> plugin_slots;  // one per loaded plugin
+  // Per plugin, bytes sent with every SUBSCRIBE (set_subscription_data).
+  std::vector<std::string> subscription_data;
 
   GuildLink* link(std::uint64_t guild) {
     for (auto& [guild_id, l] : guilds) {

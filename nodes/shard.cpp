@@ -426,8 +426,10 @@ void Shard::try_subscribe(Session& s, std::uint64_t guild, GuildLink& link) {
   link.owner_incarnation = inc == live_nodes_.end() ? 0 : inc->second;
   link.due = Clock::now() + shared_.config.subscribe_timeout;
   timers_.emplace(link.due, std::make_pair(s.id, guild));
-  wire::HeaderWriter w(u32(internal::Type::kSubscribe), 3);
+  wire::HeaderWriter w(u32(internal::Type::kSubscribe), 4);
   w.u64(guild).u64(s.id).u64(s.user);
+  w.array(s.subscription_data.size());  // each plugin's bytes, by plugin index
+  for (const std::string& data : s.subscription_data) w.bin(data);
   send_header(kToBroker, name, w);
 }
 
@@ -577,6 +579,17 @@ std::uint64_t Shard::plugin_set_timer(std::size_t plugin, std::uint64_t delay_ms
   return id;
 }
 
+bool Shard::plugin_set_subscription_data(std::uint64_t session, std::size_t plugin,
+                                         std::string_view data) {
+  Session* s = sessions_.find(session);
+  if (!s || plugin >= shared_.plugins.size()) return false;
+  if (s->subscription_data.size() < shared_.plugins.size()) {
+    s->subscription_data.resize(shared_.plugins.size());
+  }
+  s->subscription_data[plugin].assign(data);
+  return true;
+}
+
 std::size_t Shard::plugin_guild_members(std::uint64_t guild, std::uint64_t* sessions,
                                         std::uint64_t* users, std::size_t capacity) {
   auto it = guilds_.find(guild);
@@ -715,6 +728,16 @@ void Shard::on_subscribe(const std::string& from, wire::HeaderReader& r) {
   const std::uint64_t guild = r.u64("guild");
   const std::uint64_t sid = r.u64("session");
   const std::uint64_t user = r.u64("user");
+  // Each plugin's subscription data, by plugin index (absent before any was set).
+  std::vector<std::string_view> data;
+  if (r.has_more()) {
+    std::size_t n = 0;
+    const msgpack::object* items = r.array("subscription_data", 256, &n);
+    for (std::size_t i = 0; items && i < n; ++i) {
+      if (items[i].type != msgpack::type::BIN) break;
+      data.emplace_back(items[i].via.bin.ptr, items[i].via.bin.size);
+    }
+  }
   if (!r.ok()) return;
   Code code = Code::kOk;
   std::uint64_t seq = 0;
@@ -737,9 +760,9 @@ void Shard::on_subscribe(const std::string& from, wire::HeaderReader& r) {
         const bool added = g.add(from, sid, user);
         seq = g.seq();
         if (added && !shared_.plugins.empty()) {
-          hearth_subscription_event ev{sizeof(hearth_subscription_event), guild, sid, user,
-                                       from.c_str()};
-          shared_.plugins.subscribed(*this, ev);
+          hearth_subscription_event ev{
+              sizeof(hearth_subscription_event), guild, sid, user, from.c_str(), {nullptr, 0}};
+          shared_.plugins.subscribed(*this, ev, data);
         }
       }
     }
@@ -757,7 +780,8 @@ void Shard::on_unsubscribe(const std::string& from, wire::HeaderReader& r) {
   if (it == guilds_.end()) return;
   const std::uint64_t user = it->second.user_of(from, sid);
   if (it->second.remove(from, sid) && !shared_.plugins.empty()) {
-    hearth_subscription_event ev{sizeof(hearth_subscription_event), guild, sid, user, from.c_str()};
+    hearth_subscription_event ev{
+        sizeof(hearth_subscription_event), guild, sid, user, from.c_str(), {nullptr, 0}};
     shared_.plugins.unsubscribed(*this, ev);
   }
 }

@@ -75,6 +75,8 @@ class Shard final : public PluginShardServices {
                                  std::uint64_t user_data) override;
   bool plugin_send_to_member(const std::string& node, std::uint64_t session, std::uint64_t kind,
                              std::string_view payload) override;
+  bool plugin_set_subscription_data(std::uint64_t session, std::size_t plugin,
+                                    std::string_view data) override;
   std::size_t plugin_guild_members(std::uint64_t guild, std::uint64_t* sessions,
                                    std::uint64_t* users, std::size_t capacity) override;
 

@@ -65,6 +65,11 @@ class Member {
         auto t = h.get().as<std::tuple<std::uint64_t, unsigned, std::string>>();
         // A session also receives its own user's updates (the guild fans out
         // to every member); as docs/presence.md says, clients skip those.
+        if (std::get<1>(t) == kOffline) {
+          view.erase(std::get<0>(t));
+        } else {
+          view[std::get<0>(t)] = {std::get<1>(t), std::get<2>(t)};
+        }
         if (std::get<0>(t) != user_) {
           updates.push_back({std::get<0>(t), std::get<1>(t), std::get<2>(t)});
         }
@@ -72,6 +77,9 @@ class Member {
       if (auto* p = std::get_if<hc::PluginMessage>(&m); p && p->kind == 202) {
         auto h = msgpack::unpack(p->payload.data(), p->payload.size());
         snapshots.push_back(h.get().as<Snapshot>());
+        for (const auto& [u, status, activity] : std::get<4>(snapshots.back())) {
+          view[u] = {status, activity};
+        }
       }
     }
   }
@@ -89,6 +97,8 @@ class Member {
   void heartbeat() { client_.heartbeat(); }
 
   std::vector<Update> updates;
+  // Who this session believes is online: from snapshots and updates.
+  std::map<std::uint64_t, std::pair<unsigned, std::string>> view;
   // [guild, online, page, more, [[user, status, activity]...]]
   using Snapshot = std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, bool,
                               std::vector<std::tuple<std::uint64_t, unsigned, std::string>>>;
@@ -324,6 +334,64 @@ TEST_F(PresenceTest, BackendsFollowChangesOnTheStream) {
   EXPECT_EQ(std::get<3>(changes[1]), unsigned{kIdle});
   EXPECT_EQ(std::get<4>(changes[1]), "away");
   EXPECT_LE(std::get<5>(changes[0]), std::get<5>(changes[1]));
+}
+
+TEST(PresenceMove, AGuildThatMovesIsRebuiltFromLiveSessionsWithoutFlaps) {
+  const int base = port_base();
+  auto node = [&](const std::string& name, const std::string& roles, int listen) {
+    return std::vector<std::string>{"node",
+                                    "--name",
+                                    name,
+                                    "--roles",
+                                    roles,
+                                    "--broker",
+                                    tcp(base + 1),
+                                    "--listen",
+                                    tcp(listen),
+                                    "--shards",
+                                    "2",
+                                    "--heartbeat-ms",
+                                    "200",
+                                    "--plugin",
+                                    std::string("presence=") + HEARTH_PRESENCE_PLUGIN,
+                                    "--plugin-required",
+                                    "presence",
+                                    "--plugin-option",
+                                    "presence.grace_ms=2000"};
+  };
+  // Guild 1 lives on guild-1 until guild-1 dies; then the ring moves it.
+  Process broker("move-broker", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1),
+                                 "--node-timeout-ms", "1000", "--pin", "1=guild-1"});
+  Process g1("move-guild-1", node("guild-1", "guild", base + 2));
+  Process g2("move-guild-2", node("guild-2", "guild", base + 3));
+  Process s1("move-session-1", node("session-1", "session", base + 4));
+  ASSERT_TRUE(broker.wait_for_log("with 2 guild node(s) of 3 node(s)", std::chrono::seconds(10)));
+
+  Member observer(tcp(base + 4), 100, {1});
+  ASSERT_TRUE(observer.ready());
+  Member user(tcp(base + 4), 7, {1});
+  ASSERT_TRUE(user.ready());
+  ASSERT_EQ(observer.expect(1, std::chrono::milliseconds(0)).size(), 1u);
+  user.set(kIdle, "away");
+  ASSERT_EQ(observer.expect(2, std::chrono::milliseconds(200)),
+            (std::vector<Update>{{7, kOnline, ""}, {7, kIdle, "away"}}));
+
+  g1.kill_hard();
+  ASSERT_TRUE(broker.wait_for_log("with 1 guild node(s) of 2 node(s)", std::chrono::seconds(5)));
+  // Both sessions re-subscribe at guild-2, which rebuilds the guild from them.
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (std::chrono::steady_clock::now() < end) {
+    observer.pump(std::chrono::milliseconds(20));
+    user.pump(std::chrono::milliseconds(20));
+  }
+  ASSERT_GE(observer.snapshots.size(), 2u) << "a snapshot from the new owner";
+  for (std::size_t i = 2; i < observer.updates.size(); ++i) {
+    EXPECT_NE(observer.updates[i].status, unsigned{kOffline}) << "a flap after the move";
+    EXPECT_EQ(observer.updates[i], (Update{7, kIdle, "away"})) << "status lost in the move";
+  }
+  ASSERT_EQ(observer.view.count(7), 1u);
+  EXPECT_EQ(observer.view[7], std::make_pair(unsigned{kIdle}, std::string("away")));
+  EXPECT_TRUE(g2.alive());
 }
 
 }  // namespace

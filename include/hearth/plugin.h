@@ -140,6 +140,10 @@ typedef struct hearth_subscription_event {
   uint64_t session_id;
   uint64_t user_id;
   const char* session_node; /* node hosting the session */
+  /* on_subscribe: what a session-side plugin attached with
+   * set_subscription_data (empty if nothing). It travels with every
+   * SUBSCRIBE, so a guild that moves to another node is rebuilt with it. */
+  hearth_bytes subscription_data;
 } hearth_subscription_event;
 
 typedef struct hearth_publish_event {
@@ -219,6 +223,12 @@ typedef struct hearth_host_api {
    * order with that guild's events to the session. */
   hearth_result (*send_to_member)(hearth_context* ctx, const char* session_node,
                                   uint64_t session_id, uint64_t kind, hearth_bytes payload);
+
+  /* Bytes this plugin attaches to a session's guild subscriptions (at most
+   * 1 KiB; copied). Sent with every later SUBSCRIBE of the session and seen
+   * by the guild side in on_subscribe. Only from hooks on the session's shard. */
+  hearth_result (*set_subscription_data)(hearth_context* ctx, uint64_t session_id,
+                                         hearth_bytes data);
 } hearth_host_api;
 
 /* ------------------------------------------------------------------ hooks */

@@ -55,6 +55,9 @@ class Host {
                             std::size_t capacity) const {
     return api_->guild_members(ctx_, guild, sessions, users, capacity);
   }
+  bool set_subscription_data(std::uint64_t session, std::string_view data) const {
+    return api_->set_subscription_data(ctx_, session, {data.data(), data.size()}) == HEARTH_OK;
+  }
   // To a session on any node, e.g. a subscriber seen in on_subscribe.
   bool send_to_member(const char* session_node, std::uint64_t session, std::uint64_t kind,
                       std::string_view payload) const {

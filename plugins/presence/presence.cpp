@@ -26,6 +26,24 @@ namespace {
 using namespace hearth::presence;
 using Clock = std::chrono::steady_clock;
 
+// When a status was set: wall-clock ms (comparable across session nodes, so a
+// guild rebuilt elsewhere orders its users' sessions the same way), times
+// 1,000, plus an arrival counter so sets within one ms keep their order.
+std::uint64_t set_time_ms() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+// A session's current status as it travels with its SUBSCRIBEs:
+// [status, activity, set_time_ms].
+std::string pack_session_status(std::uint8_t status, const std::string& activity,
+                                std::uint64_t when) {
+  msgpack::sbuffer b;
+  msgpack::pack(b, std::make_tuple(status, activity, when));
+  return std::string(b.data(), b.size());
+}
+
 struct SessionState {  // session slot, on the session's shard
   std::uint64_t user = 0;
   std::vector<std::uint64_t> guilds;
@@ -48,7 +66,7 @@ struct UserPresence {
 struct GuildPresence {                          // guild slot, on the guild's shard
   std::map<std::uint64_t, UserPresence> users;  // ordered: snapshot pages are stable
   std::unordered_map<std::uint64_t, std::string> session_nodes;  // connected sessions
-  std::uint64_t next_stamp = 1;
+  std::uint64_t arrivals = 0;
 };
 
 std::string pack_update(std::uint64_t user, std::uint8_t status, const std::string& activity) {
@@ -127,7 +145,11 @@ class Presence : public hearth::Plugin {
     }
     const auto [status, activity] = parse_set(ev.payload);
     msgpack::sbuffer b;
-    msgpack::pack(b, std::make_tuple(s->user, ev.session_id, status, activity));
+    const std::uint64_t when = set_time_ms();
+    msgpack::pack(b, std::make_tuple(s->user, ev.session_id, status, activity, when));
+    // Also remembered with the session's subscriptions: a guild that moves
+    // is rebuilt with it (docs/presence.md).
+    host.set_subscription_data(ev.session_id, pack_session_status(status, activity, when));
     const std::string_view internal(b.data(), b.size());
     for (std::uint64_t guild : s->guilds) host.publish(guild, kInternalKind, internal);
     host.count("status_sets");
@@ -138,7 +160,23 @@ class Presence : public hearth::Plugin {
   void on_subscribe(hearth::Host& host, const hearth_subscription_event& ev) override {
     GuildPresence& g = guild(host, ev.guild_id);
     UserPresence& u = g.users[ev.user_id];
-    u.sessions[ev.session_id].connected = true;
+    Set& set = u.sessions[ev.session_id];
+    set.connected = true;
+    if (ev.subscription_data.size > 0) {  // a session that set a status before
+      try {
+        auto h = msgpack::unpack(static_cast<const char*>(ev.subscription_data.data),
+                                 ev.subscription_data.size);
+        auto [status, activity, when] =
+            h.get().as<std::tuple<std::uint8_t, std::string, std::uint64_t>>();
+        if (when * 1000 > set.stamp) {
+          set.status = status;
+          set.activity = activity;
+          set.stamp = when * 1000;
+        }
+      } catch (const std::exception&) {
+        host.warn("ignoring malformed subscription data");
+      }
+    }
     u.grace_timer = 0;  // back within the grace period: no flap
     g.session_nodes[ev.session_id] = ev.session_node;
     recompute(host, ev.guild_id, ev.user_id);
@@ -191,10 +229,10 @@ class Presence : public hearth::Plugin {
       serve_page(host, ev);
       return PublishDecision::drop("page served");
     }
-    std::uint64_t user = 0, session = 0;
+    std::uint64_t user = 0, session = 0, when = 0;
     std::uint8_t status = kOnline;
     std::string activity;
-    if (!parse_internal(ev.payload, &user, &session, &status, &activity)) {
+    if (!parse_internal(ev.payload, &user, &session, &status, &activity, &when)) {
       return PublishDecision::drop("malformed presence update");
     }
     GuildPresence& g = guild(host, ev.guild_id);
@@ -204,7 +242,7 @@ class Presence : public hearth::Plugin {
       Set& set = found->second.sessions[session];
       set.status = status;
       set.activity = activity;
-      set.stamp = g.next_stamp++;
+      set.stamp = when * 1000 + (g.arrivals++ % 1000);
     }
     if (found == g.users.end()) return PublishDecision::drop("no such user");
     UserPresence& u = found->second;
@@ -250,7 +288,8 @@ class Presence : public hearth::Plugin {
   // internal event (see on_publish): decisions and updates stay in one order.
   static void recompute(hearth::Host& host, std::uint64_t guild, std::uint64_t user) {
     msgpack::sbuffer b;
-    msgpack::pack(b, std::make_tuple(user, std::uint64_t{0}, std::uint8_t{kOnline}, std::string()));
+    msgpack::pack(b, std::make_tuple(user, std::uint64_t{0}, std::uint8_t{kOnline}, std::string(),
+                                     std::uint64_t{0}));
     host.publish(guild, kInternalKind, std::string_view(b.data(), b.size()));
   }
 
@@ -326,11 +365,13 @@ class Presence : public hearth::Plugin {
   }
 
   static bool parse_internal(hearth_bytes payload, std::uint64_t* user, std::uint64_t* session,
-                             std::uint8_t* status, std::string* activity) {
+                             std::uint8_t* status, std::string* activity, std::uint64_t* when) {
     try {
       auto h = msgpack::unpack(static_cast<const char*>(payload.data), payload.size);
-      auto t = h.get().as<std::tuple<std::uint64_t, std::uint64_t, std::uint8_t, std::string>>();
-      std::tie(*user, *session, *status, *activity) = t;
+      auto t = h.get()
+                   .as<std::tuple<std::uint64_t, std::uint64_t, std::uint8_t, std::string,
+                                  std::uint64_t>>();
+      std::tie(*user, *session, *status, *activity, *when) = t;
       return true;
     } catch (const std::exception&) {
       return false;
