@@ -119,7 +119,8 @@ class Member {
 
 class PresenceTest : public ::testing::Test {
  protected:
-  void SetUp() override { start("1000", "5000"); }
+  // Clients here do not heartbeat: a long timeout keeps slow (sanitized) runs honest.
+  void SetUp() override { start("10000", "30000"); }
   void start(const std::string& heartbeat_ms, const std::string& timeout_ms,
              const std::vector<std::string>& extra = {}) {
     base_ = port_base() + 13;
@@ -265,7 +266,7 @@ TEST_F(PresenceTest, PublishersCannotForgePresence) {
 
 TEST_F(PresenceTest, LargeGuildSnapshotsArePagedOnRequest) {
   node_.reset();
-  start("1000", "5000",
+  start("10000", "30000",
         {"--plugin-option", "presence.snapshot_full_limit=2", "--plugin-option",
          "presence.snapshot_page=2"});
   std::vector<std::unique_ptr<Member>> members;
@@ -302,7 +303,7 @@ TEST_F(PresenceTest, LargeGuildSnapshotsArePagedOnRequest) {
 TEST_F(PresenceTest, BackendsFollowChangesOnTheStream) {
   node_.reset();
   const std::string stream = tcp(port_base() + 17);
-  start("1000", "5000", {"--plugin-option", "presence.stream=" + stream});
+  start("10000", "30000", {"--plugin-option", "presence.stream=" + stream});
   zmq::context_t ctx(1);
   zmq::socket_t sub(ctx, zmq::socket_type::sub);
   sub.set(zmq::sockopt::subscribe, "presence");
