@@ -18,7 +18,8 @@ enum class Type : std::uint32_t {
   kUnsubscribe = 69,     // session node -> guild node: [guild, session]
   kPluginPublish = 71,   // node -> broker: [guild, kind] + payload (a plugin's publish, no ack)
   kPluginDeliver = 72,   // guild node -> session node: [session, kind] + payload (send_to_member)
-  kFanout = 70,          // guild node -> session node: [guild, guild_seq, kind] + sids + payload
+  kFanout =
+      70,  // guild node -> session node: [guild, guild_seq, kind, exclude_user] + sids + payload
 };
 
 enum Role : std::uint32_t { kGuildRole = 1, kSessionRole = 2 };

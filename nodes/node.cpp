@@ -232,6 +232,7 @@ void Node::on_broker(Frames& frames) {
       const std::uint64_t guild = r.u64("guild");
       const std::uint64_t guild_seq = r.u64("guild_seq");
       const std::uint64_t kind = r.u64("kind");
+      const std::uint64_t exclude_user = r.has_more() ? r.u64("exclude_user") : 0;
       std::uint64_t foreign = 0;
       if (!r.ok() || frames.size() != 4 ||
           !partition_sessions(view_of(frames[2]), shards, partition_, &foreign)) {
@@ -248,6 +249,7 @@ void Node::on_broker(Frames& frames) {
         task->guild = guild;
         task->guild_seq = guild_seq;
         task->event_kind = kind;
+        task->exclude_user = exclude_user;
         task->sessions.swap(partition_[i]);
         task->payload.copy(frames[3]);
         push_task(i, std::move(task));

@@ -369,6 +369,7 @@ PluginHost::PublishOutcome PluginHost::publish(PluginShardServices& shard, std::
       return p->hooks.on_publish(p->hooks.plugin, as_handle(&ctx), &ev, &verdict);
     });
     if (r != HEARTH_OK) continue;  // a failing plugin does not block the event
+    if (ev.exclude_user != 0) out.exclude_user = ev.exclude_user;
     if (verdict == HEARTH_PUBLISH_DROP) {
       out.dropped = true;
       out.reason = ev.drop_reason ? ev.drop_reason : "dropped by plugin " + p->name;

@@ -110,6 +110,7 @@ class PluginHost {
     std::string reason;
     std::optional<std::string> replacement;  // the payload to fan out instead
     std::uint64_t kind = 0;                  // with a replacement: its kind (0: unchanged)
+    std::uint64_t exclude_user = 0;          // sessions of this user skip the event
   };
   PublishOutcome publish(PluginShardServices& shard, std::uint64_t guild, std::uint64_t kind,
                          std::string_view payload, bool from_plugin);

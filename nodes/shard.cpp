@@ -474,6 +474,7 @@ void Shard::on_deliver(Task& task) {
       ++stale;  // left, moved, or not yet confirmed
       continue;
     }
+    if (task.exclude_user != 0 && s->user == task.exclude_user) continue;
     Connection& conn = *s->connection;
     conn.batch.add(sid, ++s->seq, task.guild, task.event_kind, task.guild_seq, task.payload, stamp);
     ++delivered;
@@ -689,6 +690,7 @@ void Shard::on_publish(Task& task) {
       task.payload = frame_of(*outcome.replacement);
       if (outcome.kind != 0) task.event_kind = outcome.kind;
     }
+    task.exclude_user = outcome.exclude_user;
   }
   auto it = guilds_.find(task.guild);
   if (it == guilds_.end()) {
@@ -701,8 +703,8 @@ void Shard::on_publish(Task& task) {
   g.last_active = Clock::now();
   const std::uint64_t seq = g.next_seq();
   ++shared_.stats.published;
-  wire::HeaderWriter h(u32(internal::Type::kFanout), 3);
-  h.u64(g.id()).u64(seq).u64(task.event_kind);
+  wire::HeaderWriter h(u32(internal::Type::kFanout), 4);
+  h.u64(g.id()).u64(seq).u64(task.event_kind).u64(task.exclude_user);
   const std::string_view header = h.view();
   std::uint64_t frames = 0;
   g.for_each_node([&](const std::string& node, zmq::message_t& packed) {

@@ -30,6 +30,7 @@ struct Task {
   std::uint64_t guild_seq = 0;
   std::uint64_t event_kind = 0;
   std::uint64_t ack_id = 0;
+  std::uint64_t exclude_user = 0;  // kPublish / kDeliver: that user's sessions skip it
   std::vector<std::uint64_t> sessions;
   zmq::message_t payload;
   std::shared_ptr<const RingUpdate> ring;

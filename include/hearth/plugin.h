@@ -159,6 +159,9 @@ typedef struct hearth_publish_event {
   uint64_t replacement_kind;
   /* 1 when a plugin published it (host publish service), 0 for a publisher. */
   uint32_t from_plugin;
+  /* Out, with PASS or REPLACE: sessions of this user do not receive the
+   * event (0: everyone does). Skipping costs them no sequence number. */
+  uint64_t exclude_user;
 } hearth_publish_event;
 
 /* A client's PLUGIN_MESSAGE of a kind this plugin registered. */

@@ -89,8 +89,9 @@ class Plugin {
 
   struct PublishDecision {
     hearth_publish_verdict verdict = HEARTH_PUBLISH_PASS;
-    std::string text;            // drop reason, or the replacement payload
-    std::uint64_t new_kind = 0;  // with replace: the event kind to fan out (0: unchanged)
+    std::string text;                // drop reason, or the replacement payload
+    std::uint64_t new_kind = 0;      // with replace: the event kind to fan out (0: unchanged)
+    std::uint64_t exclude_user = 0;  // sessions of this user skip the event (0: none)
     static PublishDecision pass() { return {}; }
     static PublishDecision drop(std::string reason) {
       return {HEARTH_PUBLISH_DROP, std::move(reason)};
@@ -222,6 +223,7 @@ class Plugin {
         ev->replacement = {text.data(), text.size()};
         ev->replacement_kind = d.new_kind;
       }
+      if (d.exclude_user != 0) ev->exclude_user = d.exclude_user;
     });
   }
   static hearth_result c_timer(void* p, hearth_context* ctx,

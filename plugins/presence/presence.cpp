@@ -260,7 +260,9 @@ class Presence : public hearth::Plugin {
     host.count("updates");
     const std::string update = pack_update(user, shown, shown_activity);
     if (u.sessions.empty() && shown == kOffline) g.users.erase(found);
-    return PublishDecision::replace(update, kUpdateKind);
+    PublishDecision d = PublishDecision::replace(update, kUpdateKind);
+    d.exclude_user = user;  // every *other* session of the guild is told
+    return d;
   }
 
   void on_guild_free(std::uint64_t, void* slot) override {
