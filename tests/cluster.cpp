@@ -123,6 +123,29 @@ std::string Process::log() const {
   return slurp(log_path_);
 }
 
+std::vector<std::string> presence_node_args(const std::string& name, const std::string& roles,
+                                            int broker_port, int listen_port, int grace_ms) {
+  return {"node",
+          "--name",
+          name,
+          "--roles",
+          roles,
+          "--broker",
+          tcp(broker_port),
+          "--listen",
+          tcp(listen_port),
+          "--shards",
+          "2",
+          "--heartbeat-ms",
+          "200",
+          "--plugin",
+          std::string("presence=") + HEARTH_PRESENCE_PLUGIN,
+          "--plugin-required",
+          "presence",
+          "--plugin-option",
+          "presence.grace_ms=" + std::to_string(grace_ms)};
+}
+
 int run_hearth(const std::vector<std::string>& args, std::string* output,
                const std::string& program) {
   const std::string path = "/tmp/hearth-test-" + std::to_string(getpid()) + "-cmd.log";

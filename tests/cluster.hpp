@@ -47,6 +47,10 @@ class Process {
   pid_t pid_ = -1;
 };
 
+// Arguments for a `hearth node` with the presence plugin (required) loaded.
+std::vector<std::string> presence_node_args(const std::string& name, const std::string& roles,
+                                            int broker_port, int listen_port, int grace_ms);
+
 // Runs `hearth args...` (or `program args...`) to completion; returns its
 // exit code and output.
 int run_hearth(const std::vector<std::string>& args, std::string* output,

@@ -131,36 +131,13 @@ class PresenceFleet {
   std::map<std::uint64_t, std::size_t> by_request_, by_session_;
 };
 
-std::vector<std::string> node_args(const std::string& name, const std::string& roles, int broker,
-                                   int listen) {
-  return {"node",
-          "--name",
-          name,
-          "--roles",
-          roles,
-          "--broker",
-          tcp(broker),
-          "--listen",
-          tcp(listen),
-          "--shards",
-          "2",
-          "--heartbeat-ms",
-          "200",
-          "--plugin",
-          std::string("presence=") + HEARTH_PRESENCE_PLUGIN,
-          "--plugin-required",
-          "presence",
-          "--plugin-option",
-          "presence.grace_ms=300"};
-}
-
 TEST(PresenceChurn, EverySessionsViewEqualsTheTruthAfterChurn) {
   const int base = port_base();
   Process broker("p-broker", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1)});
-  Process g1("p-guild-1", node_args("guild-1", "guild", base + 1, base + 2));
-  Process g2("p-guild-2", node_args("guild-2", "guild", base + 1, base + 3));
-  Process s1("p-session-1", node_args("session-1", "session", base + 1, base + 4));
-  Process s2("p-session-2", node_args("session-2", "session", base + 1, base + 5));
+  Process g1("p-guild-1", presence_node_args("guild-1", "guild", base + 1, base + 2, 300));
+  Process g2("p-guild-2", presence_node_args("guild-2", "guild", base + 1, base + 3, 300));
+  Process s1("p-session-1", presence_node_args("session-1", "session", base + 1, base + 4, 300));
+  Process s2("p-session-2", presence_node_args("session-2", "session", base + 1, base + 5, 300));
   ASSERT_TRUE(broker.wait_for_log("with 2 guild node(s) of 4 node(s)", std::chrono::seconds(10)));
 
   constexpr unsigned kSessions = 2000, kGuilds = 20, kChurn = 500;

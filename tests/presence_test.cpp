@@ -340,33 +340,13 @@ TEST_F(PresenceTest, BackendsFollowChangesOnTheStream) {
 
 TEST(PresenceMove, AGuildThatMovesIsRebuiltFromLiveSessionsWithoutFlaps) {
   const int base = port_base();
-  auto node = [&](const std::string& name, const std::string& roles, int listen) {
-    return std::vector<std::string>{"node",
-                                    "--name",
-                                    name,
-                                    "--roles",
-                                    roles,
-                                    "--broker",
-                                    tcp(base + 1),
-                                    "--listen",
-                                    tcp(listen),
-                                    "--shards",
-                                    "2",
-                                    "--heartbeat-ms",
-                                    "200",
-                                    "--plugin",
-                                    std::string("presence=") + HEARTH_PRESENCE_PLUGIN,
-                                    "--plugin-required",
-                                    "presence",
-                                    "--plugin-option",
-                                    "presence.grace_ms=2000"};
-  };
   // Guild 1 lives on guild-1 until guild-1 dies; then the ring moves it.
   Process broker("move-broker", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1),
                                  "--node-timeout-ms", "1000", "--pin", "1=guild-1"});
-  Process g1("move-guild-1", node("guild-1", "guild", base + 2));
-  Process g2("move-guild-2", node("guild-2", "guild", base + 3));
-  Process s1("move-session-1", node("session-1", "session", base + 4));
+  Process g1("move-guild-1", presence_node_args("guild-1", "guild", base + 1, base + 2, 2000));
+  Process g2("move-guild-2", presence_node_args("guild-2", "guild", base + 1, base + 3, 2000));
+  Process s1("move-session-1",
+             presence_node_args("session-1", "session", base + 1, base + 4, 2000));
   ASSERT_TRUE(broker.wait_for_log("with 2 guild node(s) of 3 node(s)", std::chrono::seconds(10)));
 
   Member observer(tcp(base + 4), 100, {1});

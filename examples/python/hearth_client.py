@@ -53,11 +53,26 @@ def decode(frames):
     return [("unknown", dict(type=kind))]  # newer server: skip, per the versioning rule
 
 
-class SessionClient:
-    def __init__(self, endpoint, ctx=None):
+class _Connection:
+    """A DEALER to a Hearth endpoint; both kinds of client read replies the same way."""
+
+    def __init__(self, endpoint, ctx, linger_ms):
         self.socket = (ctx or zmq.Context.instance()).socket(zmq.DEALER)
-        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.LINGER, linger_ms)
         self.socket.connect(endpoint)
+
+    def receive(self, timeout_ms):
+        """Messages arriving within timeout_ms, decoded."""
+        out = []
+        if self.socket.poll(timeout_ms):
+            while self.socket.poll(0):
+                out.extend(decode(self.socket.recv_multipart()))
+        return out
+
+
+class SessionClient(_Connection):
+    def __init__(self, endpoint, ctx=None):
+        super().__init__(endpoint, ctx, linger_ms=0)
 
     def identify(self, request_id, user_id, token, guilds):
         self.socket.send(_header(IDENTIFY, request_id, user_id, token, list(guilds)))
@@ -72,27 +87,11 @@ class SessionClient:
         """Sends a message of a kind a plugin registered (answers arrive as plugin_message)."""
         self.socket.send_multipart([_header(PLUGIN_MESSAGE, session_id, kind), payload])
 
-    def receive(self, timeout_ms):
-        """Messages arriving within timeout_ms, decoded."""
-        out = []
-        if self.socket.poll(timeout_ms):
-            while self.socket.poll(0):
-                out.extend(decode(self.socket.recv_multipart()))
-        return out
 
-
-class Publisher:
+class Publisher(_Connection):
     def __init__(self, endpoint, ctx=None):
-        self.socket = (ctx or zmq.Context.instance()).socket(zmq.DEALER)
-        self.socket.setsockopt(zmq.LINGER, 1000)
-        self.socket.connect(endpoint)
+        # Linger so that publishes still queued at exit are sent.
+        super().__init__(endpoint, ctx, linger_ms=1000)
 
     def publish(self, guild_id, kind, payload, ack_id=0):
         self.socket.send_multipart([_header(PUBLISH, guild_id, kind, ack_id), payload])
-
-    def receive(self, timeout_ms):
-        out = []
-        if self.socket.poll(timeout_ms):
-            while self.socket.poll(0):
-                out.extend(decode(self.socket.recv_multipart()))
-        return out
