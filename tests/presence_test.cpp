@@ -265,6 +265,44 @@ TEST_F(PresenceTest, PublishersCannotForgePresence) {
   EXPECT_TRUE(observer.expect(0, kQuiet).empty());
 }
 
+TEST_F(PresenceTest, MalformedRequestsAreAnsweredAndCannotDisableThePlugin) {
+  Member observer(endpoint(), 100, {1});
+  ASSERT_TRUE(observer.ready());
+  hc::SessionClient bad(endpoint());
+  bad.identify(1, 66, "t", {1});
+  std::uint64_t session = 0;
+  std::vector<hc::Message> msgs;
+  for (int i = 0; i < 100 && session == 0; ++i) {
+    msgs.clear();
+    bad.poll(msgs, std::chrono::milliseconds(20));
+    for (auto& m : msgs) {
+      if (auto* r = std::get_if<hc::Ready>(&m)) session = r->session_id;
+    }
+  }
+  ASSERT_NE(session, 0u);
+  // More garbage than the plugin failure limit (10) would allow, were it counted.
+  int errors = 0;
+  for (int i = 0; i < 15; ++i) bad.plugin_message(session, 200, "not msgpack at all");
+  bad.plugin_message(session, 200, set_payload(9, ""));  // no such status
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (errors < 16 && std::chrono::steady_clock::now() < end) {
+    msgs.clear();
+    bad.poll(msgs, std::chrono::milliseconds(20));
+    for (auto& m : msgs) {
+      if (auto* p = std::get_if<hc::PluginMessage>(&m); p && p->kind == 206) ++errors;
+    }
+  }
+  EXPECT_EQ(errors, 16);
+  // Presence still works for everyone.
+  Member user(endpoint(), 7, {1});
+  ASSERT_TRUE(user.ready());
+  user.set(kDnd, "fine");
+  const auto updates = observer.expect(3, kQuiet);  // 66 online, 7 online, 7 dnd
+  ASSERT_EQ(updates.size(), 3u);
+  EXPECT_EQ(updates.back(), (Update{7, kDnd, "fine"}));
+  EXPECT_EQ(node_->log().find("plugin presence: disabled"), std::string::npos);
+}
+
 TEST_F(PresenceTest, LargeGuildSnapshotsArePagedOnRequest) {
   node_.reset();
   start("10000", "30000",

@@ -136,14 +136,19 @@ class Presence : public hearth::Plugin {
         auto h = msgpack::unpack(static_cast<const char*>(ev.payload.data), ev.payload.size);
         std::tie(guild, page) = h.get().as<std::tuple<std::uint64_t, std::uint64_t>>();
       } catch (const std::exception&) {
-        throw std::runtime_error("PRESENCE_PAGE payload must be [guild, page]");
+        return refuse(host, ev.session_id, "PRESENCE_PAGE payload must be [guild, page]");
       }
       msgpack::sbuffer b;
       msgpack::pack(b, std::make_tuple(ev.session_id, page));
       host.publish(guild, kInternalPageKind, std::string_view(b.data(), b.size()));
       return;
     }
-    const auto [status, activity] = parse_set(ev.payload);
+    std::uint8_t status = kOnline;
+    std::string activity;
+    if (!parse_set(ev.payload, &status, &activity)) {
+      return refuse(host, ev.session_id,
+                    "PRESENCE_SET payload must be [status 0..4, activity string]");
+    }
     msgpack::sbuffer b;
     const std::uint64_t when = set_time_ms();
     msgpack::pack(b, std::make_tuple(s->user, ev.session_id, status, activity, when));
@@ -351,19 +356,26 @@ class Presence : public hearth::Plugin {
     stream_->send(zmq::buffer(b.data(), b.size()), zmq::send_flags::dontwait);
   }
 
-  static std::pair<std::uint8_t, std::string> parse_set(hearth_bytes payload) {
-    std::uint8_t status = kOnline;
-    std::string activity;
+  static bool parse_set(hearth_bytes payload, std::uint8_t* status, std::string* activity) {
     try {
       auto h = msgpack::unpack(static_cast<const char*>(payload.data), payload.size);
       auto t = h.get().as<std::tuple<std::uint8_t, std::string>>();
-      status = std::get<0>(t);
-      activity = std::get<1>(t).substr(0, 128);
+      *status = std::get<0>(t);
+      *activity = std::get<1>(t).substr(0, 128);
     } catch (const std::exception&) {
-      throw std::runtime_error("PRESENCE_SET payload must be [status, activity]");
+      return false;
     }
-    if (status > kInvisible) throw std::runtime_error("unknown presence status");
-    return {status, activity};
+    return *status <= kInvisible;
+  }
+
+  // A client's bad request is answered and counted, never thrown: a plugin
+  // failure counts toward disabling the plugin, which one client must not
+  // be able to do to everyone.
+  static void refuse(hearth::Host& host, std::uint64_t session, const std::string& why) {
+    host.count("bad_requests");
+    msgpack::sbuffer b;
+    msgpack::pack(b, std::make_tuple(why));
+    host.send_to_session(session, kErrorKind, std::string_view(b.data(), b.size()));
   }
 
   static bool parse_internal(hearth_bytes payload, std::uint64_t* user, std::uint64_t* session,

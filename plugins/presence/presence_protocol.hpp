@@ -21,5 +21,7 @@ inline constexpr std::uint64_t kInternalKind = 203;
 inline constexpr std::uint64_t kPageRequestKind = 204;
 // Session side -> guild side: [session, page]
 inline constexpr std::uint64_t kInternalPageKind = 205;
+// Plugin -> client, PLUGIN_MESSAGE: [text], the answer to a malformed request.
+inline constexpr std::uint64_t kErrorKind = 206;
 
 }  // namespace hearth::presence
