@@ -15,9 +15,8 @@
 #include <thread>
 #include <variant>
 
-#include "broker/broker.hpp"
+#include "bench/in_process_cluster.hpp"
 #include "hearth/client.hpp"
-#include "nodes/node.hpp"
 
 using namespace hearth;
 using Clock = std::chrono::steady_clock;
@@ -42,28 +41,18 @@ int main(int argc, char** argv) {
   const unsigned iterations = argc > 3 ? std::atoi(argv[3]) : 30;
   spdlog::set_level(spdlog::level::warn);
 
-  zmq::context_t ctx(2);
-  BrokerConfig bc;
-  bc.frontend = "tcp://127.0.0.1:17400";
-  bc.backend = "inproc://bench-backend";
+  const std::string frontend = "tcp://127.0.0.1:17400", listen = "tcp://127.0.0.1:17500";
   NodeConfig nc;
-  nc.broker = bc.backend;
-  nc.listen = "tcp://127.0.0.1:17500";
   nc.shards = 2;
   for (int i = 4; i < argc; ++i) {
     nc.plugins.push_back({"plugin" + std::to_string(i), argv[i], true, {}});
   }
-  Broker broker(ctx, bc);
-  broker.bind();
-  Node node(ctx, nc);
-  node.bind();
-  std::atomic<bool> stop{false};
-  std::thread broker_thread([&] { broker.run(stop); });
-  std::thread node_thread([&] { node.run(stop); });
+  bench::InProcessCluster cluster(frontend, listen, nc);
+  const Node& node = cluster.node();
 
   std::vector<std::unique_ptr<client::SessionClient>> clients;
   for (unsigned c = 0; c < connections; ++c) {
-    clients.push_back(std::make_unique<client::SessionClient>(nc.listen));
+    clients.push_back(std::make_unique<client::SessionClient>(listen));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const auto t_identify = Clock::now();
@@ -83,7 +72,7 @@ int main(int argc, char** argv) {
       sessions, connections, ms_since(t_identify),
       static_cast<unsigned long long>(node.stats().subscribe_retries.load()));
 
-  client::Publisher pub(bc.frontend);
+  client::Publisher pub(frontend);
   std::string payload(100, 'x');
   std::vector<double> to_queue, to_client;
   for (unsigned i = 0; i < iterations + 3; ++i) {
@@ -113,8 +102,5 @@ int main(int argc, char** argv) {
   }
   report("publish -> last session queue", to_queue);
   report("publish -> last client received", to_client);
-  stop = true;
-  node_thread.join();
-  broker_thread.join();
   return 0;
 }

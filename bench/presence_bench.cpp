@@ -21,9 +21,8 @@
 #include <unordered_map>
 #include <variant>
 
-#include "broker/broker.hpp"
+#include "bench/in_process_cluster.hpp"
 #include "hearth/client.hpp"
-#include "nodes/node.hpp"
 
 using namespace hearth;
 using Clock = std::chrono::steady_clock;
@@ -34,28 +33,17 @@ int main(int argc, char** argv) {
   const bool all_pages = argc > 3 && std::string(argv[3]) == "pages";
   spdlog::set_level(spdlog::level::warn);
 
-  zmq::context_t ctx(2);
-  BrokerConfig bc;
-  bc.frontend = "tcp://127.0.0.1:17410";
-  bc.backend = "inproc://presence-bench-backend";
+  const std::string listen = "tcp://127.0.0.1:17510";
   NodeConfig nc;
-  nc.broker = bc.backend;
-  nc.listen = "tcp://127.0.0.1:17510";
   nc.shards = 2;
   nc.subscribe_permits = 1024;
   nc.plugins.push_back({"presence", HEARTH_PRESENCE_PLUGIN, true, {{"grace_ms", "5000"}}});
-  Broker broker(ctx, bc);
-  broker.bind();
-  Node node(ctx, nc);
-  node.bind();
-  std::atomic<bool> stop{false};
-  std::thread broker_thread([&] { broker.run(stop); });
-  std::thread node_thread([&] { node.run(stop); });
+  bench::InProcessCluster cluster("tcp://127.0.0.1:17410", listen, nc);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
 
   std::vector<std::unique_ptr<client::SessionClient>> clients;
   for (unsigned c = 0; c < connections; ++c) {
-    clients.push_back(std::make_unique<client::SessionClient>(nc.listen));
+    clients.push_back(std::make_unique<client::SessionClient>(listen));
   }
   // Done when every session knows all N users are online, from its snapshot
   // or from updates (a bit per user per session).
@@ -83,6 +71,7 @@ int main(int argc, char** argv) {
       for (auto& m : msgs) {
         if (auto* r = std::get_if<client::Ready>(&m)) {
           index_of[r->session_id] = r->request_id;
+          learn(r->request_id, r->request_id + 1);  // a session is never told of itself
         } else if (auto* e = std::get_if<client::Event>(&m); e && e->kind == 201) {
           ++deliveries;
           update_seqs.insert(e->guild_seq);
@@ -137,8 +126,5 @@ int main(int argc, char** argv) {
   std::printf("  snapshot entries             %llu (%llu page requests)\n",
               static_cast<unsigned long long>(snapshot_entries),
               static_cast<unsigned long long>(page_requests));
-  stop = true;
-  node_thread.join();
-  broker_thread.join();
   return 0;
 }
