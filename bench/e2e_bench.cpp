@@ -77,6 +77,20 @@ void stop_process(pid_t pid) {
   waitpid(pid, &status, 0);
 }
 
+// An epoll set watching connections [from, to) for input; each event's
+// data.u32 is the connection's index. fd_of(i) gives connection i's fd.
+template <class FdOf>
+int epoll_over(unsigned from, unsigned to, FdOf fd_of) {
+  const int ep = epoll_create1(0);
+  for (unsigned i = from; i < to; ++i) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u32 = i;
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd_of(i), &ev);
+  }
+  return ep;
+}
+
 // Per-event completion: counts how many sessions have each event.
 struct Tracker {
   Tracker(unsigned events, unsigned sessions)
@@ -179,13 +193,7 @@ Result run_hearth(const Options& o) {
   // epoll over each socket's ZMQ_FD: a wake-up costs O(ready sockets), not
   // O(all sockets) as zmq_poll does. ZMQ_FD is edge-like: drain until EAGAIN.
   auto receiver = [&](unsigned from, unsigned to) {
-    const int ep = epoll_create1(0);
-    for (unsigned i = from; i < to; ++i) {
-      epoll_event ev{};
-      ev.events = EPOLLIN;
-      ev.data.u32 = i;
-      epoll_ctl(ep, EPOLL_CTL_ADD, socks[i].get(zmq::sockopt::fd), &ev);
-    }
+    const int ep = epoll_over(from, to, [&](unsigned i) { return socks[i].get(zmq::sockopt::fd); });
     std::vector<epoll_event> ready(512);
     hearth::Frames frames;
     auto drain = [&](unsigned i) {
@@ -302,13 +310,7 @@ Result run_redis(const Options& o) {
   std::atomic<Tracker*> tracker{nullptr};
   std::atomic<bool> stop{false};
   auto receiver = [&](unsigned from, unsigned to) {
-    const int ep = epoll_create1(0);
-    for (unsigned i = from; i < to; ++i) {
-      epoll_event ev{};
-      ev.events = EPOLLIN;
-      ev.data.u32 = i;
-      epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
-    }
+    const int ep = epoll_over(from, to, [&](unsigned i) { return fds[i]; });
     std::vector<epoll_event> ready(512);
     std::vector<std::string> pending(fds.size());
     std::vector<char> buf(1 << 16);

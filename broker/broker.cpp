@@ -120,24 +120,19 @@ void Broker::on_frontend(Frames& frames) {
         return;
       }
       ++stats_.published;
-      const int owner = ring_->find(guild);
-      if (owner == Ring::kNone) {
-        ++stats_.no_route;
-        reply_error(frames[0], Code::kNoRoute,
-                    "no live guild node owns guild " + std::to_string(guild), ack_id);
-        return;
-      }
-      wire::HeaderWriter w(static_cast<std::uint32_t>(internal::Type::kForwardPublish), 4);
-      w.u64(guild).u64(kind).u64(ack_id).bin(view_of(frames[0]));
-      Frames out;
-      out.reserve(4);
-      out.push_back(frame_of(ring_->node_name(owner)));
-      out.emplace_back();  // from the broker itself
-      out.push_back(frame_of(w.view()));
-      out.push_back(std::move(frames[2]));
-      if (!send_to_node(ring_->node_name(owner), out) && ack_id != 0) {
-        reply_error(frames[0], Code::kOverloaded,
-                    "guild node " + ring_->node_name(owner) + " is not accepting messages", ack_id);
+      std::string owner;
+      switch (forward_publish(guild, kind, ack_id, view_of(frames[0]), frames[2], &owner)) {
+        case Forwarded::kSent:
+          return;
+        case Forwarded::kNoRoute:
+          return reply_error(frames[0], Code::kNoRoute,
+                             "no live guild node owns guild " + std::to_string(guild), ack_id);
+        case Forwarded::kRefused:
+          if (ack_id != 0) {
+            reply_error(frames[0], Code::kOverloaded,
+                        "guild node " + owner + " is not accepting messages", ack_id);
+          }
+          return;
       }
       return;
     }
@@ -177,20 +172,13 @@ void Broker::on_backend(Frames& frames) {
       // A plugin's publish: routed like PUBLISH, without an ack.
       const std::uint64_t guild = r.u64("guild");
       const std::uint64_t kind = r.u64("kind");
-      const int owner = r.ok() ? ring_->find(guild) : Ring::kNone;
-      if (owner == Ring::kNone) {
-        ++stats_.no_route;
+      if (!r.ok()) {
+        ++stats_.malformed;
         return;
       }
       ++stats_.published;
-      wire::HeaderWriter w(static_cast<std::uint32_t>(internal::Type::kForwardPublish), 4);
-      w.u64(guild).u64(kind).u64(0).bin("");
-      Frames out;
-      out.push_back(frame_of(ring_->node_name(owner)));
-      out.emplace_back();
-      out.push_back(frame_of(w.view()));
-      out.push_back(std::move(frames[3]));
-      send_to_node(ring_->node_name(owner), out);
+      std::string owner;
+      forward_publish(guild, kind, /*ack_id=*/0, /*publisher=*/"", frames[3], &owner);
     } else {
       ++stats_.malformed;
       spdlog::warn("broker: bad control message from node '{}': {}", view_of(frames[0]),
@@ -275,6 +263,26 @@ void Broker::broadcast_ring() {
   }
   spdlog::info("broker: ring version {} with {} guild node(s) of {} node(s)", update.version,
                guild_nodes, update.nodes.size());
+}
+
+Broker::Forwarded Broker::forward_publish(std::uint64_t guild, std::uint64_t kind,
+                                          std::uint64_t ack_id, std::string_view publisher,
+                                          zmq::message_t& payload, std::string* owner_name) {
+  const int owner = ring_->find(guild);
+  if (owner == Ring::kNone) {
+    ++stats_.no_route;
+    return Forwarded::kNoRoute;
+  }
+  *owner_name = ring_->node_name(owner);
+  wire::HeaderWriter w(static_cast<std::uint32_t>(internal::Type::kForwardPublish), 4);
+  w.u64(guild).u64(kind).u64(ack_id).bin(publisher);
+  Frames out;
+  out.reserve(4);
+  out.push_back(frame_of(*owner_name));
+  out.emplace_back();  // from the broker itself
+  out.push_back(frame_of(w.view()));
+  out.push_back(std::move(payload));
+  return send_to_node(*owner_name, out) ? Forwarded::kSent : Forwarded::kRefused;
 }
 
 bool Broker::send_to_node(const std::string& node, Frames& frames) {

@@ -61,6 +61,12 @@ class Broker {
   void on_register(const std::string& from, wire::HeaderReader& reader);
   void reply_error(const zmq::message_t& publisher, protocol::Code code, const std::string& text,
                    std::uint64_t ref);
+  enum class Forwarded { kSent, kNoRoute, kRefused };
+  // Routes an event to the guild's owner as FORWARD_PUBLISH (the payload is
+  // moved, not copied). A publisher id of "" means a plugin: no ack.
+  Forwarded forward_publish(std::uint64_t guild, std::uint64_t kind, std::uint64_t ack_id,
+                            std::string_view publisher, zmq::message_t& payload,
+                            std::string* owner_name);
   // Sends (or queues) a message whose first frame is the node's routing id.
   bool send_to_node(const std::string& node, Frames& frames);
   void flush_pending();
