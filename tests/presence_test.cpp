@@ -232,6 +232,9 @@ TEST_F(PresenceTest, NewSubscriberGetsTheGuildSnapshot) {
   Member b(endpoint(), 12, {3});
   ASSERT_TRUE(a.ready());
   ASSERT_TRUE(b.ready());
+  // Wait for "12 online" first: a set that reaches the guild before the
+  // subscription's own decision is folded into one update (12 dnd).
+  ASSERT_EQ(a.expect(1, std::chrono::milliseconds(0)).size(), 1u);
   b.set(kDnd, "busy");
   ASSERT_EQ(a.expect(2, kQuiet).size(), 2u);  // 12 online, then 12 dnd
   Member late(endpoint(), 13, {3});
@@ -296,6 +299,7 @@ TEST_F(PresenceTest, MalformedRequestsAreAnsweredAndCannotDisableThePlugin) {
   // Presence still works for everyone.
   Member user(endpoint(), 7, {1});
   ASSERT_TRUE(user.ready());
+  ASSERT_EQ(observer.expect(2, std::chrono::milliseconds(0)).size(), 2u);  // as above
   user.set(kDnd, "fine");
   const auto updates = observer.expect(3, kQuiet);  // 66 online, 7 online, 7 dnd
   ASSERT_EQ(updates.size(), 3u);
