@@ -143,6 +143,7 @@ void Node::run(const std::atomic<bool>& stop) {
       next_goodbye = now + std::chrono::milliseconds(50);
     }
     if (config_.stats_interval.count() > 0 && now >= next_stats) {
+      plugins_.collect_stats();
       spdlog::info("node '{}' stats: {}{}", config_.name, stats_.summary(), plugins_.summary());
       next_stats = now + config_.stats_interval;
     }

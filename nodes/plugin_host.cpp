@@ -60,6 +60,13 @@ void svc_count(hearth_context* ctx, const char* name, uint64_t delta) {
   p->counters[name] += delta;
 }
 
+void svc_gauge(hearth_context* ctx, const char* name, uint64_t value) {
+  if (!name) return;
+  LoadedPlugin* p = context_of(ctx)->plugin;
+  std::lock_guard lock(p->mu);
+  p->counters[name] = value;
+}
+
 hearth_result svc_publish(hearth_context* ctx, uint64_t guild, uint64_t kind,
                           hearth_bytes payload) {
   auto* c = context_of(ctx);
@@ -141,6 +148,7 @@ const hearth_host_api kApi = {
     &svc_guild_members,
     &svc_send_to_member,
     &svc_set_subscription_data,
+    &svc_gauge,
 };
 
 // A hook exists when the plugin's table is large enough to hold it and set.
@@ -431,6 +439,14 @@ void PluginHost::session_freed(std::uint64_t session, void* const* slots) {
       p->hooks.on_session_free(p->hooks.plugin, session, slot);
     } catch (...) {
     }
+  }
+}
+
+void PluginHost::collect_stats() {
+  for (auto& p : plugins_) {
+    if (p->disabled || !HOOK_PRESENT(p->hooks, on_stats)) continue;
+    PluginContext ctx{this, p.get(), nullptr};
+    invoke(*p, "on_stats", [&] { return p->hooks.on_stats(p->hooks.plugin, as_handle(&ctx)); });
   }
 }
 

@@ -120,7 +120,9 @@ class PluginHost {
   void guild_freed(std::uint64_t guild, void* const* slots);
   void session_freed(std::uint64_t session, void* const* slots);
 
-  // One line per plugin: calls, failures, slow hooks, disabled, counters.
+  // Lets each plugin report its gauges (on_stats); main thread.
+  void collect_stats();
+  // One line per plugin: calls, failures, slow hooks, disabled, counters and gauges.
   std::string summary() const;
   const std::vector<std::unique_ptr<LoadedPlugin>>& plugins() const { return plugins_; }
 

@@ -232,6 +232,11 @@ typedef struct hearth_host_api {
    * by the guild side in on_subscribe. Only from hooks on the session's shard. */
   hearth_result (*set_subscription_data)(hearth_context* ctx, uint64_t session_id,
                                          hearth_bytes data);
+
+  /* Sets the plugin's gauge `name` to `value` (shown in the node's stats
+   * beside the counters; the last value set wins). Any hook, any thread
+   * the host called the plugin on; typically from on_stats. */
+  void (*gauge)(hearth_context* ctx, const char* name, uint64_t value);
 } hearth_host_api;
 
 /* ------------------------------------------------------------------ hooks */
@@ -272,6 +277,11 @@ typedef struct hearth_plugin_hooks {
   /* Slot values when their guild or session ends. */
   void (*on_guild_free)(void* plugin, uint64_t guild_id, void* slot);
   void (*on_session_free)(void* plugin, uint64_t session_id, void* slot);
+
+  /* Just before the node writes its stats line (every --stats-interval-ms),
+   * on the node's main thread, concurrently with shard hooks: report gauges
+   * and counters of the plugin's own threads here. Must not block. */
+  hearth_result (*on_stats)(void* plugin, hearth_context* ctx);
 } hearth_plugin_hooks;
 
 /* The one entry point, exported as `hearth_plugin_entry`.

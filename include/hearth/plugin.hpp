@@ -8,6 +8,7 @@
 // hooks on the session's shard, possibly concurrently across shards.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <string>
@@ -34,6 +35,13 @@ class Host {
     return v ? std::string(v) : fallback;
   }
   void count(const char* name, std::uint64_t delta = 1) const { api_->count(ctx_, name, delta); }
+  // A no-op on a host older than the gauge service.
+  void gauge(const char* name, std::uint64_t value) const {
+    if (api_->struct_size >= offsetof(hearth_host_api, gauge) + sizeof(api_->gauge) &&
+        api_->gauge) {
+      api_->gauge(ctx_, name, value);
+    }
+  }
   bool publish(std::uint64_t guild, std::uint64_t kind, std::string_view payload) const {
     return api_->publish(ctx_, guild, kind, {payload.data(), payload.size()}) == HEARTH_OK;
   }
@@ -107,6 +115,8 @@ class Plugin {
   virtual std::vector<std::uint64_t> message_kinds() const { return {}; }
   virtual void on_guild_free(std::uint64_t, void*) {}
   virtual void on_session_free(std::uint64_t, void*) {}
+  // Before each stats line, on the node's main thread (report gauges here).
+  virtual void on_stats(Host&) {}
 
   // ---- glue below: the C hooks the host calls ----
 
@@ -139,6 +149,7 @@ class Plugin {
     hooks->message_kind_count = self->kinds_.size();
     hooks->on_guild_free = &c_guild_free;
     hooks->on_session_free = &c_session_free;
+    hooks->on_stats = &c_stats;
     return HEARTH_OK;
   }
 
@@ -238,6 +249,12 @@ class Plugin {
     return guarded(p, ctx, [&] {
       Host h = self(p)->host(ctx);
       self(p)->on_message(h, *ev);
+    });
+  }
+  static hearth_result c_stats(void* p, hearth_context* ctx) noexcept {
+    return guarded(p, ctx, [&] {
+      Host h = self(p)->host(ctx);
+      self(p)->on_stats(h);
     });
   }
   static void c_guild_free(void* p, uint64_t guild, void* slot) noexcept {

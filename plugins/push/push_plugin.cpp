@@ -1,0 +1,325 @@
+// Push notifications to members with no live session, through a
+// back-pressured pipeline (docs/push.md):
+//
+//   guild shards --offer--> Collector (bounded, sheds) <--take-- Pushers --HTTP--> provider
+//
+// Guild side (the guild's shard): on_publish decides who gets a push: the
+// users a PUSH_EVENT envelope names, or, for kinds configured to push, the
+// guild's members with a device; minus every user with a session subscribed
+// to the guild right now. Session side: clients register and remove their
+// device tokens with PLUGIN_MESSAGEs, kept in SQLite (token_store.hpp).
+#include <curl/curl.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <msgpack.hpp>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "auth_token.hpp"
+#include "collector.hpp"
+#include "hearth/plugin.hpp"
+#include "push_metrics.hpp"
+#include "push_options.hpp"
+#include "push_protocol.hpp"
+#include "pusher.hpp"
+#include "token_store.hpp"
+
+namespace {
+
+using namespace hearth::push;
+
+struct SessionInfo {  // session slot, on the session's shard
+  std::uint64_t user = 0;
+  std::vector<std::uint64_t> guilds;
+};
+
+struct GuildSessions {  // guild slot, on the guild's shard: who is live here
+  std::unordered_map<std::uint64_t, std::uint32_t> sessions_of_user;
+  bool live(std::uint64_t user) const { return sessions_of_user.contains(user); }
+};
+
+// Warnings from the plugin's own threads wait here for a hook to log them
+// (a host context exists only during a hook).
+class DeferredLog {
+ public:
+  void add(std::string text) {
+    std::lock_guard lock(mu_);
+    if (lines_.size() < 100) {
+      lines_.push_back(std::move(text));
+    } else {
+      ++dropped_;
+    }
+  }
+  void flush(hearth::Host& host) {
+    std::vector<std::string> lines;
+    std::uint64_t dropped = 0;
+    {
+      std::lock_guard lock(mu_);
+      lines.swap(lines_);
+      std::swap(dropped, dropped_);
+    }
+    for (const auto& l : lines) host.warn(l);
+    if (dropped > 0) host.warn(std::to_string(dropped) + " more warnings not shown");
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> lines_;
+  std::uint64_t dropped_ = 0;
+};
+
+class Push : public hearth::Plugin {
+ public:
+  bool on_node_start(hearth::Host& host) override {
+    try {
+      options_ = parse_options([&](const char* key) -> std::optional<std::string> {
+        static const std::string kUnset = "\x1f(unset)";
+        std::string v = host.config(key, kUnset);
+        if (v == kUnset) return std::nullopt;
+        return v;
+      });
+      store_ = std::make_unique<TokenStore>(options_.db, options_.max_devices);
+      auth_ = std::make_unique<AuthToken>(options_.auth_token, options_.auth_token_file);
+    } catch (const std::exception& e) {
+      host.warn(e.what());
+      return false;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+      host.warn("curl_global_init failed");
+      return false;
+    }
+    curl_ready_ = true;
+    collector_ =
+        std::make_unique<Collector>(options_.buffer, options_.keep, options_.max_age, metrics_);
+    for (std::size_t i = 0; i < options_.pushers; ++i) {
+      pushers_.push_back(std::make_unique<Pusher>(options_, *collector_, *store_, *auth_, metrics_,
+                                                  [this](const std::string& w) { log_.add(w); }));
+    }
+    for (auto& p : pushers_) p->start();
+    refresher_ = std::thread([this] { refresh_loop(); });
+    host.info("to " + options_.url + " over " + (options_.http2 ? "HTTP/2" : "HTTP/1.1") + ", " +
+              std::to_string(options_.pushers) + " pusher(s) of " +
+              std::to_string(pushers_.front()->window()) + " in flight, buffer " +
+              std::to_string(options_.buffer) + " keeping the " +
+              (options_.keep == Keep::kNewest ? "newest" : "oldest") + "; " +
+              std::to_string(store_->device_count()) + " device(s) in " + options_.db);
+    return true;
+  }
+
+  void on_node_stop(hearth::Host& host) override {
+    {
+      std::lock_guard lock(refresh_mu_);
+      stopping_ = true;
+    }
+    refresh_cv_.notify_all();
+    if (refresher_.joinable()) refresher_.join();
+    // Requests in flight get a moment to finish; what is still buffered is
+    // shed (reason: shutdown) and counted.
+    for (auto& p : pushers_) p->stop(std::chrono::milliseconds(1000));
+    if (collector_) collector_->close();
+    log_.flush(host);
+    host.info("stopped: " + std::to_string(metrics_.sent.load()) + " sent, " +
+              std::to_string(metrics_.shed_total()) + " shed");
+    pushers_.clear();
+    if (curl_ready_) curl_global_cleanup();
+    curl_ready_ = false;
+  }
+
+  // ---- session side: devices ----
+
+  std::string on_identify(hearth::Host& host, const hearth_identify_event& ev) override {
+    host.set_session_slot(ev.session_id,
+                          new SessionInfo{ev.user_id, {ev.guilds, ev.guilds + ev.guild_count}});
+    return {};
+  }
+  void on_session_free(std::uint64_t, void* slot) override {
+    delete static_cast<SessionInfo*>(slot);
+  }
+
+  std::vector<std::uint64_t> message_kinds() const override { return {kRegisterKind, kRemoveKind}; }
+
+  void on_message(hearth::Host& host, const hearth_message_event& ev) override {
+    auto* s = static_cast<SessionInfo*>(host.session_slot(ev.session_id));
+    if (!s) return;
+    std::string token;
+    try {
+      auto h = msgpack::unpack(static_cast<const char*>(ev.payload.data), ev.payload.size);
+      token = std::get<0>(h.get().as<std::tuple<std::string>>());
+    } catch (const std::exception&) {
+      return answer(host, ev, false, "the payload must be [token]");
+    }
+    if (std::string why = TokenStore::check_token(token); !why.empty()) {
+      return answer(host, ev, false, why);
+    }
+    try {
+      if (ev.kind == kRegisterKind) {
+        store_->add(s->user, token, s->guilds);
+        host.count("devices_registered");
+        return answer(host, ev, true, "registered");
+      }
+      const bool removed = store_->remove(token, s->user);
+      if (removed) host.count("devices_removed");
+      return answer(host, ev, removed, removed ? "removed" : "no such device for this user");
+    } catch (const std::exception& e) {
+      host.warn(std::string("device store: ") + e.what());
+      return answer(host, ev, false, "the device store failed; try again");
+    }
+  }
+
+  // ---- guild side: who is live, and who gets a push ----
+
+  void on_subscribe(hearth::Host& host, const hearth_subscription_event& ev) override {
+    auto* g = static_cast<GuildSessions*>(host.guild_slot(ev.guild_id));
+    if (!g) {
+      g = new GuildSessions;
+      host.set_guild_slot(ev.guild_id, g);
+    }
+    ++g->sessions_of_user[ev.user_id];
+  }
+  void on_unsubscribe(hearth::Host& host, const hearth_subscription_event& ev) override {
+    auto* g = static_cast<GuildSessions*>(host.guild_slot(ev.guild_id));
+    if (!g) return;
+    auto it = g->sessions_of_user.find(ev.user_id);
+    if (it != g->sessions_of_user.end() && --it->second == 0) g->sessions_of_user.erase(it);
+  }
+  void on_guild_free(std::uint64_t, void* slot) override {
+    delete static_cast<GuildSessions*>(slot);
+  }
+
+  PublishDecision on_publish(hearth::Host& host, const hearth_publish_event& ev) override {
+    const auto* g = static_cast<const GuildSessions*>(host.guild_slot(ev.guild_id));
+    auto offline = [&](std::uint64_t user) { return !g || !g->live(user); };
+    if (ev.kind == options_.envelope_kind) {
+      std::uint64_t kind = 0;
+      std::vector<std::uint64_t> users;
+      auto event = std::make_shared<PushEvent>();
+      try {
+        auto h = msgpack::unpack(static_cast<const char*>(ev.payload.data), ev.payload.size);
+        auto t = h.get()
+                     .as<std::tuple<std::uint64_t, std::string, std::vector<std::uint64_t>,
+                                    std::string, std::string>>();
+        std::tie(kind, event->payload, users, event->title, event->body) = std::move(t);
+      } catch (const std::exception&) {
+        return PublishDecision::drop(
+            "PUSH_EVENT payload must be [kind, payload, [user...], "
+            "title, body]");
+      }
+      if (kind == 0 || kind == options_.envelope_kind) {
+        return PublishDecision::drop("PUSH_EVENT kind must be a guild event kind, not 0 or " +
+                                     std::to_string(options_.envelope_kind));
+      }
+      event->guild = ev.guild_id;
+      event->kind = kind;
+      std::unordered_set<std::uint64_t> seen;
+      std::vector<std::uint64_t> targets;
+      for (std::uint64_t u : users) {
+        if (offline(u) && seen.insert(u).second) targets.push_back(u);
+      }
+      std::string delivered = event->payload;  // live sessions get it as an event of `kind`
+      enqueue(std::move(event), targets);
+      return PublishDecision::replace(std::move(delivered), kind);
+    }
+    if (options_.pushes_kind(ev.guild_id, ev.kind)) {
+      std::vector<std::uint64_t> targets;
+      for (std::uint64_t u : store_->members_with_devices(ev.guild_id)) {
+        if (offline(u)) targets.push_back(u);
+      }
+      if (!targets.empty()) {
+        auto event = std::make_shared<PushEvent>();
+        event->guild = ev.guild_id;
+        event->kind = ev.kind;
+        event->payload.assign(static_cast<const char*>(ev.payload.data), ev.payload.size);
+        event->title = options_.title;
+        enqueue(std::move(event), targets);
+      }
+    }
+    return PublishDecision::pass();
+  }
+
+  void on_stats(hearth::Host& host) override {
+    log_.flush(host);
+    std::size_t in_flight = 0, retrying = 0;
+    for (const auto& p : pushers_) {
+      in_flight += p->in_flight();
+      retrying += p->waiting_retry();
+    }
+    host.gauge("received", metrics_.received.load());
+    host.gauge("sent", metrics_.sent.load());
+    host.gauge("in_flight", in_flight);
+    host.gauge("buffered", collector_->buffered());
+    host.gauge("retrying", retrying);
+    host.gauge("retried", metrics_.retried.load());
+    host.gauge("no_device", metrics_.no_device.load());
+    host.gauge("devices", store_->device_count());
+    for (std::size_t i = 0; i < kShedNames.size(); ++i) {
+      host.gauge(kShedNames[i], metrics_.shed[i].load());
+    }
+    for (std::size_t i = 0; i < kFailNames.size(); ++i) {
+      host.gauge(kFailNames[i], metrics_.failed[i].load());
+    }
+    const auto window = metrics_.latency.take_window();
+    host.gauge("latency_count", window.count);
+    host.gauge("latency_p50_us", window.p50_us);
+    host.gauge("latency_p90_us", window.p90_us);
+    host.gauge("latency_p99_us", window.p99_us);
+    host.gauge("latency_max_us", window.max_us);
+  }
+
+ private:
+  void enqueue(std::shared_ptr<PushEvent> event, const std::vector<std::uint64_t>& users) {
+    if (users.empty()) return;
+    event->received = Clock::now();
+    std::shared_ptr<const PushEvent> shared = std::move(event);
+    std::vector<PushRequest> batch;
+    for (std::uint64_t u : users) {
+      auto tokens = store_->tokens_of(u);
+      if (tokens.empty()) metrics_.no_device.fetch_add(1, std::memory_order_relaxed);
+      for (auto& t : tokens) batch.push_back(PushRequest{shared, u, std::move(t), 0});
+    }
+    collector_->offer(batch);
+  }
+
+  static void answer(hearth::Host& host, const hearth_message_event& ev, bool ok,
+                     const std::string& text) {
+    msgpack::sbuffer b;
+    msgpack::pack(b, std::make_tuple(ev.kind, ok, text));
+    host.send_to_session(ev.session_id, kResultKind, std::string_view(b.data(), b.size()));
+  }
+
+  // Picks up devices other nodes of this host registered in the shared database.
+  void refresh_loop() {
+    std::unique_lock lock(refresh_mu_);
+    while (!refresh_cv_.wait_for(lock, std::chrono::milliseconds(250), [&] { return stopping_; })) {
+      lock.unlock();
+      try {
+        store_->refresh_if_changed();
+      } catch (const std::exception& e) {
+        log_.add(std::string("device store refresh: ") + e.what());
+      }
+      lock.lock();
+    }
+  }
+
+  PushOptions options_;
+  PushMetrics metrics_;
+  DeferredLog log_;
+  std::unique_ptr<TokenStore> store_;
+  std::unique_ptr<AuthToken> auth_;
+  std::unique_ptr<Collector> collector_;
+  std::vector<std::unique_ptr<Pusher>> pushers_;
+  bool curl_ready_ = false;
+
+  std::mutex refresh_mu_;
+  std::condition_variable refresh_cv_;
+  bool stopping_ = false;
+  std::thread refresher_;
+};
+
+}  // namespace
+
+HEARTH_PLUGIN(Push, "push", "push notifications to offline members (FCM HTTP v1)")
