@@ -206,6 +206,9 @@ void apply_logging(const po::variables_map& vm) {
   }
   spdlog::set_level(parsed);
   spdlog::set_pattern("%H:%M:%S.%e %^%l%$ %v");
+  // Each line reaches a piped or redirected stdout as it is written: the log
+  // is low-volume, and operators (and tests) tail it live.
+  spdlog::flush_on(spdlog::level::trace);
 }
 
 BrokerConfig broker_config(const po::variables_map& vm) {

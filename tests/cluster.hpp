@@ -32,6 +32,7 @@ class Process {
   Process& operator=(const Process&) = delete;
 
   bool alive();
+  pid_t pid() const { return pid_; }
   void kill_hard();
   // Waits for a line containing `text` in the log; false on timeout.
   bool wait_for_log(const std::string& text, std::chrono::milliseconds timeout) const;

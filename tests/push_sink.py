@@ -4,15 +4,16 @@
 knowledge) and HTTP/1.1 keep-alive, records them, and can be told to be slow
 or to fail.
 
-    push_sink.py --port 7700
+    push_sink.py --port 7700 [--tls-port 7701 --cert cert.pem --key key.pem]
 
 Endpoints (any protocol):
   POST /v1/projects/<p>/messages:send  a push (any other POST path works too)
   POST /control   JSON, every field optional:
                   {"delay_ms": 0, "fail_status": 503, "fail_count": 0,
                    "unregistered": ["token", ...], "reset": true}
-  GET  /stats     JSON: count, ok, by_status, connections, max_in_flight
-                  (per connection), max_total_in_flight, protocols
+  GET  /stats     JSON: count, ok, by_status, connections and protocols (of
+                  connections that carried pushes), max_in_flight (per
+                  connection), max_total_in_flight
   GET  /requests?from=N   JSON list of recorded pushes from index N:
                   {token, guild, kind, user, payload, title, body, auth,
                    conn, protocol, status}
@@ -23,6 +24,7 @@ Prints "push sink listening on PORT" when ready.
 import argparse
 import asyncio
 import json
+import ssl
 import sys
 import time
 
@@ -94,6 +96,10 @@ class Sink:
             return self.control(body)
         if method != "POST":
             return 405, b'{"error":{"code":405}}'
+        if not conn.carried_pushes:  # connections and protocols count push connections only
+            conn.carried_pushes = True
+            self.connections += 1
+            self.protocols[conn.protocol] = self.protocols.get(conn.protocol, 0) + 1
         conn.in_flight += 1
         self.total_in_flight += 1
         self.max_in_flight = max(self.max_in_flight, conn.in_flight)
@@ -147,12 +153,16 @@ class Connection(asyncio.Protocol):
         self.buffer = b""
         self.protocol = None
         self.in_flight = 0
+        self.carried_pushes = False
         Connection.next_id += 1
         self.id = Connection.next_id
 
     def connection_made(self, transport):
         self.transport = transport
-        self.sink.connections += 1
+
+    def connection_lost(self, exc):
+        if getattr(self, "http1_task", None):
+            self.http1_task.cancel()
 
     def data_received(self, data):
         if self.protocol is None:
@@ -160,13 +170,12 @@ class Connection(asyncio.Protocol):
             if len(self.buffer) < len(PREFACE) and PREFACE.startswith(self.buffer):
                 return
             self.protocol = "h2" if self.buffer.startswith(PREFACE) else "http/1.1"
-            self.sink.protocols[self.protocol] = self.sink.protocols.get(self.protocol, 0) + 1
             if self.protocol == "h2":
                 self.start_h2()
             data, self.buffer = self.buffer, b""
             if self.protocol == "http/1.1":
                 self.http1_queue = asyncio.Queue()
-                asyncio.ensure_future(self.http1_loop())
+                self.http1_task = asyncio.ensure_future(self.http1_loop())
         if self.protocol == "h2":
             self.h2_received(data)
         else:
@@ -186,7 +195,8 @@ class Connection(asyncio.Protocol):
     def h2_received(self, data):
         try:
             events = self.h2.receive_data(data)
-        except Exception:  # a protocol error: drop the connection
+        except Exception as e:  # a protocol error: drop the connection
+            print("h2 connection %d: %r" % (self.id, e), file=sys.stderr, flush=True)
             self.transport.close()
             return
         for ev in events:
@@ -233,6 +243,12 @@ class Connection(asyncio.Protocol):
             self.http1_queue.put_nowait((method, path, headers, body))
 
     async def http1_loop(self):
+        try:
+            await self.http1_serve()
+        except asyncio.CancelledError:
+            pass
+
+    async def http1_serve(self):
         while not self.transport.is_closing():
             method, path, headers, body = await self.http1_queue.get()
             status, answer = await self.sink.handle(self, method, path, headers, body)
@@ -245,15 +261,24 @@ class Connection(asyncio.Protocol):
 
 async def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int, required=True, help="cleartext (h2c or HTTP/1.1)")
+    parser.add_argument("--tls-port", type=int, help="TLS, ALPN h2 or http/1.1 (needs --cert)")
+    parser.add_argument("--cert", help="PEM certificate chain for --tls-port")
+    parser.add_argument("--key", help="PEM private key for --tls-port")
     args = parser.parse_args()
     sink = Sink()
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Connection(sink), "127.0.0.1", args.port,
-                                      backlog=1024)
-    print("push sink listening on %d" % args.port, flush=True)
-    async with server:
-        await server.serve_forever()
+    servers = [await loop.create_server(lambda: Connection(sink), "127.0.0.1", args.port,
+                                        backlog=1024)]
+    if args.tls_port:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.cert, args.key)
+        tls.set_alpn_protocols(["h2", "http/1.1"])
+        servers.append(await loop.create_server(lambda: Connection(sink), "127.0.0.1",
+                                                args.tls_port, ssl=tls, backlog=1024))
+    print("push sink listening on %d%s" % (
+        args.port, " and TLS on %d" % args.tls_port if args.tls_port else ""), flush=True)
+    await asyncio.gather(*(s.serve_forever() for s in servers))
 
 
 if __name__ == "__main__":

@@ -68,6 +68,7 @@ PushOptions parse_options(const std::function<std::optional<std::string>(const c
   }
   if (auto v = get("auth_token")) o.auth_token = *v;
   if (auto v = get("auth_token_file")) o.auth_token_file = *v;
+  if (auto v = get("ca_file")) o.ca_file = *v;
   if (auto v = get("http")) {
     if (*v == "2") {
       o.http2 = true;

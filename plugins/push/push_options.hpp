@@ -18,6 +18,7 @@ struct PushOptions {
   std::string url;  // required: the provider's send endpoint
   std::string auth_token;
   std::string auth_token_file;  // re-read when it changes (a sidecar refreshes OAuth tokens)
+  std::string ca_file;          // extra CA bundle to trust (a company gateway's own CA)
   bool http2 = true;            // false: HTTP/1.1 keep-alive pool
   std::size_t connections = 4;  // HTTP/1.1: connections per pusher
   std::size_t pushers = 2;

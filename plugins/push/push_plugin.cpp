@@ -94,6 +94,12 @@ class Push : public hearth::Plugin {
       return false;
     }
     curl_ready_ = true;
+    if (std::string why = http2_unusable(); !why.empty()) {
+      host.warn(why);
+      curl_global_cleanup();
+      curl_ready_ = false;
+      return false;
+    }
     collector_ =
         std::make_unique<Collector>(options_.buffer, options_.keep, options_.max_age, metrics_);
     for (std::size_t i = 0; i < options_.pushers; ++i) {
@@ -271,6 +277,26 @@ class Push : public hearth::Plugin {
   }
 
  private:
+  // Why this libcurl cannot do what push.http=2 asks, or empty.
+  std::string http2_unusable() const {
+    if (!options_.http2) return {};
+    const curl_version_info_data* v = curl_version_info(CURLVERSION_NOW);
+    if (!(v->features & CURL_VERSION_HTTP2)) {
+      return std::string("push.http=2: this libcurl (") + v->version +
+             ") has no HTTP/2; use push.http=1.1";
+    }
+    // Before 8.0, a reused cleartext prior-knowledge connection fails every
+    // multiplexed request after the first (curl issue 10634).
+    if (options_.url.rfind("http://", 0) == 0 && v->version_num < 0x080000) {
+      return std::string(
+                 "push.http=2 over cleartext http:// needs libcurl 8.0 or later (this is ") +
+             v->version +
+             ", whose h2c multiplexing is broken): use an https:// URL, as FCM does, or "
+             "push.http=1.1";
+    }
+    return {};
+  }
+
   void enqueue(std::shared_ptr<PushEvent> event, const std::vector<std::uint64_t>& users) {
     if (users.empty()) return;
     event->received = Clock::now();

@@ -135,6 +135,7 @@ void Pusher::send(PushRequest request) {
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(std::min<long long>(options_.timeout.count(), 5000)));
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  if (!options_.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, options_.ca_file.c_str());
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   const bool tls = options_.url.rfind("https://", 0) == 0;
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
@@ -174,6 +175,10 @@ void Pusher::finish(void* easy, int code) {
   long status = 0;
   if (code == CURLE_OK) curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
   const Outcome outcome = classify(status, code == CURLE_OPERATION_TIMEDOUT, t->response);
+  if (code != CURLE_OK && code != CURLE_OPERATION_TIMEDOUT) {
+    warn_(std::string("sending to the provider: ") +
+          curl_easy_strerror(static_cast<CURLcode>(code)));
+  }
   PushRequest request = std::move(t->request);
   t->headers.reset();
   idle_.push_back(std::move(t));

@@ -1,0 +1,584 @@
+// The push plugin in a real node, pushing to a real HTTP server on 127.0.0.1
+// (tests/push_sink.py): who gets pushes, devices, retries, the in-flight
+// window at the provider, and a burst far over the buffer.
+#include <curl/curl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <msgpack.hpp>
+#include <regex>
+#include <set>
+#include <thread>
+#include <variant>
+
+#include "cluster.hpp"
+
+namespace hearth::test {
+namespace {
+
+namespace hc = hearth::client;
+using namespace std::chrono_literals;
+
+constexpr std::uint64_t kRegister = 300, kRemove = 301, kResult = 302, kEnvelope = 310;
+
+size_t append(char* data, size_t size, size_t count, void* out) {
+  static_cast<std::string*>(out)->append(data, size * count);
+  return size * count;
+}
+
+// One HTTP/1.1 request to the sink's control endpoints.
+std::string http(const std::string& url, const std::string* post = nullptr) {
+  CURL* e = curl_easy_init();
+  std::string body;
+  curl_easy_setopt(e, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &append);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
+  if (post) curl_easy_setopt(e, CURLOPT_POSTFIELDS, post->c_str());
+  const CURLcode rc = curl_easy_perform(e);
+  curl_easy_cleanup(e);
+  if (rc != CURLE_OK) throw std::runtime_error(url + ": " + curl_easy_strerror(rc));
+  return body;
+}
+
+struct Push {
+  std::string token;
+  std::uint64_t guild, kind, user;
+  std::string payload, title, body, auth;
+  std::int64_t conn;
+  std::string protocol;
+  std::int64_t status;
+};
+
+// The provider: tests/push_sink.py in its own process.
+class Sink {
+ public:
+  // Cleartext on `port`, TLS (ALPN h2 or http/1.1) on `port` + 1.
+  Sink(int port, const std::string& cert, const std::string& key)
+      : port_(port),
+        process_("push-sink",
+                 {HEARTH_PUSH_SINK, "--port", std::to_string(port), "--tls-port",
+                  std::to_string(port + 1), "--cert", cert, "--key", key},
+                 "/usr/bin/python3") {
+    if (!process_.wait_for_log("push sink listening", 10s)) {
+      throw std::runtime_error("the sink did not start: " + process_.log());
+    }
+  }
+  // FCM's path; https as FCM, or cleartext.
+  std::string url(bool tls) const {
+    return (tls ? "https://127.0.0.1:" + std::to_string(port_ + 1)
+                : "http://127.0.0.1:" + std::to_string(port_)) +
+           "/v1/projects/hearth-test/messages:send";
+  }
+  void control(const std::string& json) {
+    http("http://127.0.0.1:" + std::to_string(port_) + "/control", &json);
+  }
+  std::map<std::string, std::int64_t> stats() {
+    const std::string b = http("http://127.0.0.1:" + std::to_string(port_) + "/stats.msgpack");
+    return msgpack::unpack(b.data(), b.size()).get().as<std::map<std::string, std::int64_t>>();
+  }
+  std::int64_t stat(const std::string& name) {
+    auto s = stats();
+    auto it = s.find(name);
+    return it == s.end() ? 0 : it->second;
+  }
+  std::vector<Push> requests(std::size_t from = 0) {
+    const std::string b = http("http://127.0.0.1:" + std::to_string(port_) +
+                               "/requests.msgpack?from=" + std::to_string(from));
+    using Row =
+        std::tuple<std::string, std::uint64_t, std::uint64_t, std::uint64_t, std::string,
+                   std::string, std::string, std::string, std::int64_t, std::string, std::int64_t>;
+    std::vector<Push> out;
+    for (auto& r : msgpack::unpack(b.data(), b.size()).get().as<std::vector<Row>>()) {
+      out.push_back(std::make_from_tuple<Push>(r));
+    }
+    return out;
+  }
+  // Waits until the sink has answered `n` pushes in all.
+  bool wait_count(std::int64_t n, std::chrono::milliseconds timeout) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (stat("count") < n) {
+      if (std::chrono::steady_clock::now() > end) return false;
+      std::this_thread::sleep_for(20ms);
+    }
+    return true;
+  }
+
+ private:
+  int port_;
+  Process process_;
+};
+
+std::multiset<std::string> tokens(const std::vector<Push>& pushes) {
+  std::multiset<std::string> out;
+  for (const auto& p : pushes) out.insert(p.token);
+  return out;
+}
+
+// A user's app: one session on one connection.
+class App {
+ public:
+  App(const std::string& endpoint, std::uint64_t user, std::vector<std::uint64_t> guilds)
+      : client_(endpoint), guilds_(guilds.size()) {
+    client_.identify(1, user, "t", guilds);
+  }
+  bool ready() {
+    return pump_until([&] { return subscribed_ >= guilds_; }, 10s);
+  }
+  template <class Pred>
+  bool pump_until(Pred pred, std::chrono::milliseconds timeout) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() > end) return false;
+      pump(10ms);
+    }
+    return true;
+  }
+  void pump(std::chrono::milliseconds wait) {
+    std::vector<hc::Message> msgs;
+    client_.poll(msgs, wait);
+    for (auto& m : msgs) {
+      if (auto* r = std::get_if<hc::Ready>(&m)) session_ = r->session_id;
+      if (auto* s = std::get_if<hc::Subscribed>(&m)) subscribed_ += s->code == 0;
+      if (auto* e = std::get_if<hc::Event>(&m)) events.push_back(*e);
+      if (std::get_if<hc::SessionClosed>(&m)) closed = true;
+      if (auto* p = std::get_if<hc::PluginMessage>(&m); p && p->kind == kResult) {
+        auto h = msgpack::unpack(p->payload.data(), p->payload.size());
+        results.push_back(h.get().as<std::tuple<std::uint64_t, bool, std::string>>());
+      }
+    }
+  }
+  void send_device(std::uint64_t kind, const std::string& token) {
+    msgpack::sbuffer b;
+    msgpack::pack(b, std::make_tuple(token));
+    client_.plugin_message(session_, kind, std::string_view(b.data(), b.size()));
+  }
+  // Registers tokens and waits for every answer; true if all were accepted.
+  bool register_devices(const std::vector<std::string>& tokens) {
+    const std::size_t before = results.size();
+    for (const auto& t : tokens) send_device(kRegister, t);
+    if (!pump_until([&] { return results.size() >= before + tokens.size(); }, 10s)) return false;
+    for (std::size_t i = before; i < results.size(); ++i) {
+      if (!std::get<1>(results[i])) return false;
+    }
+    return true;
+  }
+  // LEAVE, then a moment for the guild to hear the unsubscribe.
+  void go_offline() {
+    client_.leave(session_);
+    pump_until([&] { return closed; }, 5s);
+    std::this_thread::sleep_for(300ms);
+  }
+  void raw_plugin_message(std::uint64_t kind, std::string_view payload) {
+    client_.plugin_message(session_, kind, payload);
+  }
+
+  std::vector<hc::Event> events;
+  std::vector<std::tuple<std::uint64_t, bool, std::string>> results;
+  bool closed = false;
+
+ private:
+  hc::SessionClient client_;
+  std::size_t guilds_;
+  std::size_t subscribed_ = 0;
+  std::uint64_t session_ = 0;
+};
+
+std::string envelope(std::uint64_t kind, const std::string& payload,
+                     const std::vector<std::uint64_t>& users, const std::string& title = "",
+                     const std::string& body = "") {
+  msgpack::sbuffer b;
+  msgpack::pack(b, std::make_tuple(kind, payload, users, title, body));
+  return std::string(b.data(), b.size());
+}
+
+// The plugin's stats from the node's latest stats line.
+std::map<std::string, std::uint64_t> push_stats(const std::string& log) {
+  const auto at = log.rfind("plugin.push={");
+  std::map<std::string, std::uint64_t> out;
+  if (at == std::string::npos) return out;
+  const std::string line = log.substr(at, log.find('}', at) - at);
+  static const std::regex kv("([a-z_0-9]+)=([0-9]+)");
+  for (std::sregex_iterator it(line.begin(), line.end(), kv), end; it != end; ++it) {
+    out[(*it)[1]] = std::stoull((*it)[2]);
+  }
+  return out;
+}
+
+class PushTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    base_ = port_base();
+    dir_ = std::filesystem::temp_directory_path() /
+           ("hearth-push-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    // A certificate for 127.0.0.1, trusted by the node through push.ca_file.
+    cert_ = (dir_ / "cert.pem").string();
+    const std::string key = (dir_ / "key.pem").string();
+    std::string out;
+    ASSERT_EQ(
+        run_hearth({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", key, "-out", cert_, "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"},
+                   &out, "/usr/bin/openssl"),
+        0)
+        << out;
+    sink_ = std::make_unique<Sink>(base_ + 10, cert_, key);
+  }
+  void TearDown() override {
+    node_.reset();
+    sink_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  // HTTP/2 over TLS, as to FCM, unless `tls` is false.
+  void start(const std::vector<std::string>& options = {}, bool tls = true) {
+    std::vector<std::string> args = {"all-in-one",
+                                     "--frontend",
+                                     tcp(base_),
+                                     "--backend",
+                                     tcp(base_ + 1),
+                                     "--listen",
+                                     tcp(base_ + 2),
+                                     "--shards",
+                                     "2",
+                                     "--stats-interval-ms",
+                                     "100",
+                                     "--plugin",
+                                     std::string("push=") + HEARTH_PUSH_PLUGIN,
+                                     "--plugin-required",
+                                     "push"};
+    std::vector<std::string> all = {"url=" + sink_->url(tls), "ca_file=" + cert_,
+                                    "auth_token=secret-token",
+                                    "db=" + (dir_ / "devices.db").string(), "retry_base_ms=50"};
+    all.insert(all.end(), options.begin(), options.end());
+    for (const auto& o : all) {
+      args.push_back("--plugin-option");
+      args.push_back("push." + o);
+    }
+    node_ = std::make_unique<Process>("push-node", args);
+    ASSERT_TRUE(node_->wait_for_log("with 1 guild node(s)", 10s)) << node_->log();
+  }
+  std::string endpoint() const { return tcp(base_ + 2); }
+  void publish(std::uint64_t guild, std::uint64_t kind, const std::string& payload) {
+    if (!publisher_) publisher_ = std::make_unique<hc::Publisher>(tcp(base_));
+    publisher_->publish(guild, kind, payload, ++acks_);
+    std::vector<hc::Message> replies;
+    const auto end = std::chrono::steady_clock::now() + 5s;
+    while (std::chrono::steady_clock::now() < end) {
+      publisher_->poll(replies, 20ms);
+      for (auto& m : replies) {
+        if (auto* a = std::get_if<hc::PublishAck>(&m); a && a->ack_id == acks_) return;
+        if (auto* e = std::get_if<hc::ServerError>(&m); e && e->ref == acks_) {
+          last_error = e->text;
+          return;
+        }
+      }
+    }
+    ADD_FAILURE() << "no answer to publish " << acks_;
+  }
+  // Waits until the plugin's stats satisfy `pred`.
+  template <class Pred>
+  std::map<std::string, std::uint64_t> wait_stats(Pred pred, std::chrono::milliseconds timeout) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    auto s = push_stats(node_->log());
+    while (!pred(s) && std::chrono::steady_clock::now() < end) {
+      std::this_thread::sleep_for(50ms);
+      s = push_stats(node_->log());
+    }
+    return s;
+  }
+
+  int base_ = 0;
+  std::filesystem::path dir_;
+  std::string cert_;
+  std::unique_ptr<Sink> sink_;
+  std::unique_ptr<Process> node_;
+  std::unique_ptr<hc::Publisher> publisher_;
+  std::uint64_t acks_ = 0;
+  std::string last_error;
+};
+
+TEST_F(PushTest, OnlyMembersWithNoLiveSessionGetPushes) {
+  start({"guild_kinds=10:7"});
+  App active(endpoint(), 1, {10});  // live in guild 10: never pushed
+  ASSERT_TRUE(active.ready());
+  ASSERT_TRUE(active.register_devices({"tok-active"}));
+  App elsewhere(endpoint(), 3, {20});  // live, but not in guild 10
+  ASSERT_TRUE(elsewhere.ready());
+  ASSERT_TRUE(elsewhere.register_devices({"tok-elsewhere"}));
+  {
+    App gone(endpoint(), 2, {10});
+    ASSERT_TRUE(gone.ready());
+    ASSERT_TRUE(gone.register_devices({"tok-gone"}));
+    gone.go_offline();
+    App phone(endpoint(), 4, {10, 20});  // two devices, both offline
+    ASSERT_TRUE(phone.ready());
+    ASSERT_TRUE(phone.register_devices({"tok-phone", "tok-tablet"}));
+    phone.go_offline();
+  }
+
+  // A mention of users 1-5: 5 has no device.
+  publish(10, kEnvelope, envelope(5, "hello", {1, 2, 3, 4, 5}, "Mentioned", "by Ann"));
+  ASSERT_TRUE(active.pump_until([&] { return !active.events.empty(); }, 5s));
+  EXPECT_EQ(active.events[0].kind, 5u) << "live sessions get the event itself";
+  EXPECT_EQ(active.events[0].payload, "hello");
+  ASSERT_TRUE(sink_->wait_count(4, 5s));
+  std::this_thread::sleep_for(300ms);  // nothing more comes
+  auto pushes = sink_->requests();
+  EXPECT_EQ(tokens(pushes),
+            (std::multiset<std::string>{"tok-elsewhere", "tok-gone", "tok-phone", "tok-tablet"}));
+  for (const auto& p : pushes) {
+    EXPECT_EQ(p.guild, 10u);
+    EXPECT_EQ(p.kind, 5u);
+    EXPECT_EQ(p.payload, "aGVsbG8=");  // base64("hello")
+    EXPECT_EQ(p.title, "Mentioned");
+    EXPECT_EQ(p.body, "by Ann");
+    EXPECT_EQ(p.auth, "Bearer secret-token");
+    EXPECT_EQ(p.status, 200);
+  }
+
+  // Kind 7 pushes in guild 10 to every member with a device and no live session.
+  publish(10, 7, "news");
+  ASSERT_TRUE(active.pump_until([&] { return active.events.size() >= 2; }, 5s));
+  EXPECT_EQ(active.events[1].kind, 7u);
+  ASSERT_TRUE(sink_->wait_count(7, 5s));
+  std::this_thread::sleep_for(300ms);
+  auto by_kind = sink_->requests(4);
+  EXPECT_EQ(tokens(by_kind), (std::multiset<std::string>{"tok-gone", "tok-phone", "tok-tablet"}));
+  // Kind 8 is not configured: no pushes.
+  publish(10, 8, "chatter");
+  ASSERT_TRUE(active.pump_until([&] { return active.events.size() >= 3; }, 5s));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(sink_->stat("count"), 7);
+
+  auto s = wait_stats([](auto& st) { return st["sent"] == 7; }, 5s);
+  EXPECT_EQ(s["received"], 7u);
+  EXPECT_EQ(s["sent"], 7u);
+  EXPECT_EQ(s["no_device"], 1u);
+  EXPECT_EQ(s["devices"], 5u);
+  EXPECT_EQ(s["in_flight"], 0u);
+  EXPECT_EQ(s["buffered"], 0u);
+}
+
+TEST_F(PushTest, DevicesSurviveARestartAndInvalidTokensAreRemoved) {
+  start();
+  {
+    App app(endpoint(), 5, {30});
+    ASSERT_TRUE(app.ready());
+    ASSERT_TRUE(app.register_devices({"keep-me", "stale", "remove-me"}));
+    app.send_device(kRemove, "remove-me");
+    ASSERT_TRUE(app.pump_until([&] { return app.results.size() == 4; }, 5s));
+    EXPECT_EQ(app.results[3], std::make_tuple(kRemove, true, std::string("removed")));
+  }
+  ASSERT_EQ(node_->stop(), 0);
+  start();  // the same database
+  sink_->control(R"({"unregistered": ["stale"]})");
+  publish(30, kEnvelope, envelope(1, "one", {5}));
+  ASSERT_TRUE(sink_->wait_count(2, 5s));
+  EXPECT_EQ(tokens(sink_->requests()), (std::multiset<std::string>{"keep-me", "stale"}));
+  auto s = wait_stats([](auto& st) { return st["failed_invalid_token"] == 1; }, 5s);
+  EXPECT_EQ(s["failed_invalid_token"], 1u);
+  EXPECT_EQ(s["devices"], 1u) << "the provider said 'stale' is gone";
+  EXPECT_EQ(s["retried"], 0u) << "an invalid token is not retried";
+
+  publish(30, kEnvelope, envelope(1, "two", {5}));
+  ASSERT_TRUE(sink_->wait_count(3, 5s));
+  std::this_thread::sleep_for(300ms);
+  auto later = sink_->requests(2);
+  EXPECT_EQ(tokens(later), (std::multiset<std::string>{"keep-me"}));
+}
+
+TEST_F(PushTest, ServerErrorsAreRetriedWithBackoffThenCountedAsFailed) {
+  start({"max_attempts=3"});
+  {
+    App app(endpoint(), 6, {40});
+    ASSERT_TRUE(app.ready());
+    ASSERT_TRUE(app.register_devices({"dev"}));
+    app.go_offline();
+  }
+  sink_->control(R"({"fail_status": 503, "fail_count": 2})");
+  publish(40, kEnvelope, envelope(1, "a", {6}));
+  ASSERT_TRUE(sink_->wait_count(3, 5s));
+  auto pushes = sink_->requests();
+  ASSERT_EQ(pushes.size(), 3u);
+  EXPECT_EQ(pushes[0].status, 503);
+  EXPECT_EQ(pushes[1].status, 503);
+  EXPECT_EQ(pushes[2].status, 200);
+  auto s = wait_stats([](auto& st) { return st["sent"] == 1; }, 5s);
+  EXPECT_EQ(s["retried"], 2u);
+
+  // More failures than attempts: counted as failed, by reason.
+  sink_->control(R"({"fail_status": 500, "fail_count": 3})");
+  publish(40, kEnvelope, envelope(1, "b", {6}));
+  s = wait_stats([](auto& st) { return st["failed_server_error"] == 1; }, 5s);
+  EXPECT_EQ(s["failed_server_error"], 1u);
+  EXPECT_EQ(s["sent"], 1u);
+  EXPECT_EQ(s["retried"], 4u);
+  EXPECT_EQ(sink_->stat("count"), 6);
+}
+
+TEST_F(PushTest, InFlightNeverExceedsTheWindowPerHttp2Connection) {
+  start({"pushers=2", "max_in_flight=8", "max_devices=1000"});
+  std::vector<std::string> devices;
+  for (int i = 0; i < 300; ++i) devices.push_back("dev-" + std::to_string(i));
+  {
+    App app(endpoint(), 9, {50});
+    ASSERT_TRUE(app.ready());
+    ASSERT_TRUE(app.register_devices(devices));
+    app.go_offline();
+  }
+  sink_->control(R"({"delay_ms": 50})");
+  publish(50, kEnvelope, envelope(1, "x", {9}));
+  ASSERT_TRUE(sink_->wait_count(300, 20s));
+  auto st = sink_->stats();
+  EXPECT_EQ(st["ok"], 300);
+  EXPECT_EQ(st["protocol_h2"], 2) << "one HTTP/2 connection per pusher";
+  EXPECT_EQ(st["connections"], 2);
+  EXPECT_LE(st["max_in_flight"], 8) << "never more than the window on one connection";
+  EXPECT_EQ(st["max_in_flight"], 8) << "and the window is used in full under load";
+  EXPECT_LE(st["max_total_in_flight"], 16);
+  EXPECT_EQ(tokens(sink_->requests()).size(), 300u);
+}
+
+TEST_F(PushTest, Http11UsesABoundedPoolOfKeepAliveConnections) {
+  start({"http=1.1", "pushers=1", "connections=3", "max_devices=1000"}, false);
+  std::vector<std::string> devices;
+  for (int i = 0; i < 120; ++i) devices.push_back("dev-" + std::to_string(i));
+  {
+    App app(endpoint(), 9, {50});
+    ASSERT_TRUE(app.ready());
+    ASSERT_TRUE(app.register_devices(devices));
+    app.go_offline();
+  }
+  sink_->control(R"({"delay_ms": 20})");
+  publish(50, kEnvelope, envelope(1, "x", {9}));
+  ASSERT_TRUE(sink_->wait_count(120, 20s));
+  auto st = sink_->stats();
+  EXPECT_EQ(st["ok"], 120);
+  EXPECT_EQ(st["protocol_http/1.1"], st["connections"]);
+  EXPECT_LE(st["connections"], 3) << "connections are kept alive and reused";
+  EXPECT_EQ(st["max_in_flight"], 1) << "HTTP/1.1: one request at a time per connection";
+  EXPECT_LE(st["max_total_in_flight"], 3);
+  EXPECT_GE(st["max_total_in_flight"], 2) << "the pool is used in parallel";
+}
+
+// Resident memory of a process, in KiB.
+std::uint64_t rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
+  }
+  return 0;
+}
+
+TEST_F(PushTest, ABurstOf20xTheBufferIsShedCountedAndDeliveryRecovers) {
+  // Buffer 500; one pusher of 10 in flight; the provider takes 20 ms a push:
+  // at most ~500 pushes/s drain, far below the burst.
+  start({"buffer=500", "pushers=1", "max_in_flight=10", "max_devices=100"});
+  std::vector<std::string> devices;
+  for (int i = 0; i < 100; ++i) devices.push_back("dev-" + std::to_string(i));
+  App watcher(endpoint(), 1, {60});  // a live member: must stay served
+  ASSERT_TRUE(watcher.ready());
+  {
+    App app(endpoint(), 9, {60});
+    ASSERT_TRUE(app.ready());
+    ASSERT_TRUE(app.register_devices(devices));
+    app.go_offline();
+  }
+  sink_->control(R"({"delay_ms": 20})");
+
+  // Before: 100 pushes at the steady rate.
+  auto t0 = std::chrono::steady_clock::now();
+  publish(60, kEnvelope, envelope(1, "before", {9}));
+  ASSERT_TRUE(sink_->wait_count(100, 20s));
+  const auto before = std::chrono::steady_clock::now() - t0;
+
+  // The burst: 100 publishes x 100 devices = 10,000 requests, 20x the buffer.
+  const std::uint64_t rss_before = rss_kib(node_->pid());
+  std::uint64_t rss_peak = rss_before;
+  for (int i = 0; i < 100; ++i) {
+    publish(60, kEnvelope, envelope(1, "burst-" + std::to_string(i), {9}));
+    rss_peak = std::max(rss_peak, rss_kib(node_->pid()));
+  }
+  // The node stays responsive: the live member has every event promptly.
+  ASSERT_TRUE(watcher.pump_until([&] { return watcher.events.size() >= 101; }, 5s));
+  auto during = wait_stats([](auto& st) { return st["received"] >= 10100; }, 10s);
+  EXPECT_LE(during["buffered"], 500u);
+  // Drained: nothing buffered or in flight.
+  auto s = wait_stats(
+      [](auto& st) {
+        return st["received"] == 10100 && st["buffered"] == 0 && st["in_flight"] == 0 &&
+               st["latency_count"] == 0;
+      },
+      30s);
+  ASSERT_EQ(s["received"], 10100u);
+  ASSERT_EQ(s["buffered"], 0u);
+  rss_peak = std::max(rss_peak, rss_kib(node_->pid()));
+  EXPECT_LT(rss_peak - rss_before, 64u * 1024) << "memory stays bounded (KiB)";
+  const std::uint64_t delivered = s["sent"];
+  EXPECT_EQ(static_cast<std::int64_t>(delivered), sink_->stat("ok"));
+  EXPECT_EQ(s["shed_buffer_full"], s["received"] - delivered) << "every lost push is counted";
+  EXPECT_GT(s["shed_buffer_full"], 8000u);
+  EXPECT_EQ(sink_->stat("max_in_flight"), 10);
+  // keep=newest: the last pushes delivered are from the last publish.
+  auto pushes = sink_->requests();
+  ASSERT_FALSE(pushes.empty());
+  EXPECT_EQ(pushes.back().payload, "YnVyc3QtOTk=");  // base64("burst-99")
+
+  // After: the same 100 pushes at the same rate as before the burst.
+  const auto count_before = sink_->stat("count");
+  t0 = std::chrono::steady_clock::now();
+  publish(60, kEnvelope, envelope(1, "after", {9}));
+  ASSERT_TRUE(sink_->wait_count(count_before + 100, 20s));
+  const auto after = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(after, before * 2 + 500ms) << "delivery resumes at full rate";
+  EXPECT_EQ(push_stats(node_->log())["shed_buffer_full"], s["shed_buffer_full"]);
+}
+
+TEST_F(PushTest, BadRequestsAreAnsweredAndBreakNothing) {
+  start();
+  App app(endpoint(), 7, {70});
+  ASSERT_TRUE(app.ready());
+  app.raw_plugin_message(kRegister, "not msgpack");
+  app.send_device(kRegister, "has space");
+  app.send_device(kRemove, "never-registered");
+  ASSERT_TRUE(app.pump_until([&] { return app.results.size() == 3; }, 5s));
+  EXPECT_FALSE(std::get<1>(app.results[0]));
+  EXPECT_EQ(std::get<2>(app.results[0]), "the payload must be [token]");
+  EXPECT_FALSE(std::get<1>(app.results[1]));
+  EXPECT_NE(std::get<2>(app.results[1]).find("printable ASCII"), std::string::npos);
+  EXPECT_FALSE(std::get<1>(app.results[2]));
+
+  publish(70, kEnvelope, "garbage");
+  EXPECT_NE(last_error.find("PUSH_EVENT payload must be"), std::string::npos) << last_error;
+  last_error.clear();
+  publish(70, kEnvelope, envelope(kEnvelope, "x", {7}));
+  EXPECT_NE(last_error.find("PUSH_EVENT kind"), std::string::npos) << last_error;
+
+  // Still fine for everyone: a good registration and a push.
+  ASSERT_TRUE(app.register_devices({"fine"}));
+  app.go_offline();
+  publish(70, kEnvelope, envelope(1, "ok", {7}));
+  ASSERT_TRUE(sink_->wait_count(1, 5s));
+  EXPECT_EQ(node_->log().find("plugin push: disabled"), std::string::npos);
+}
+
+TEST(PushConfig, AMissingUrlStopsTheNodeWithTheOptionNamed) {
+  std::string out;
+  const int base = port_base();
+  const int code = run_hearth(
+      {"all-in-one", "--frontend", tcp(base), "--backend", tcp(base + 1), "--listen", tcp(base + 2),
+       "--plugin", std::string("push=") + HEARTH_PUSH_PLUGIN, "--plugin-required", "push"},
+      &out);
+  EXPECT_NE(code, 0);
+  EXPECT_NE(out.find("push.url"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace hearth::test
