@@ -1,7 +1,6 @@
 // The push plugin in a real node, pushing to a real HTTP server on 127.0.0.1
 // (tests/push_sink.py): who gets pushes, devices, retries, the in-flight
 // window at the provider, and a burst far over the buffer.
-#include <curl/curl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -9,12 +8,12 @@
 #include <fstream>
 #include <map>
 #include <msgpack.hpp>
-#include <regex>
 #include <set>
 #include <thread>
 #include <variant>
 
 #include "cluster.hpp"
+#include "push_harness.hpp"
 
 namespace hearth::test {
 namespace {
@@ -23,94 +22,6 @@ namespace hc = hearth::client;
 using namespace std::chrono_literals;
 
 constexpr std::uint64_t kRegister = 300, kRemove = 301, kResult = 302, kEnvelope = 310;
-
-size_t append(char* data, size_t size, size_t count, void* out) {
-  static_cast<std::string*>(out)->append(data, size * count);
-  return size * count;
-}
-
-// One HTTP/1.1 request to the sink's control endpoints.
-std::string http(const std::string& url, const std::string* post = nullptr) {
-  CURL* e = curl_easy_init();
-  std::string body;
-  curl_easy_setopt(e, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &append);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
-  if (post) curl_easy_setopt(e, CURLOPT_POSTFIELDS, post->c_str());
-  const CURLcode rc = curl_easy_perform(e);
-  curl_easy_cleanup(e);
-  if (rc != CURLE_OK) throw std::runtime_error(url + ": " + curl_easy_strerror(rc));
-  return body;
-}
-
-struct Push {
-  std::string token;
-  std::uint64_t guild, kind, user;
-  std::string payload, title, body, auth;
-  std::int64_t conn;
-  std::string protocol;
-  std::int64_t status;
-};
-
-// The provider: tests/push_sink.py in its own process.
-class Sink {
- public:
-  // Cleartext on `port`, TLS (ALPN h2 or http/1.1) on `port` + 1.
-  Sink(int port, const std::string& cert, const std::string& key)
-      : port_(port),
-        process_("push-sink",
-                 {HEARTH_PUSH_SINK, "--port", std::to_string(port), "--tls-port",
-                  std::to_string(port + 1), "--cert", cert, "--key", key},
-                 "/usr/bin/python3") {
-    if (!process_.wait_for_log("push sink listening", 10s)) {
-      throw std::runtime_error("the sink did not start: " + process_.log());
-    }
-  }
-  // FCM's path; https as FCM, or cleartext.
-  std::string url(bool tls) const {
-    return (tls ? "https://127.0.0.1:" + std::to_string(port_ + 1)
-                : "http://127.0.0.1:" + std::to_string(port_)) +
-           "/v1/projects/hearth-test/messages:send";
-  }
-  void control(const std::string& json) {
-    http("http://127.0.0.1:" + std::to_string(port_) + "/control", &json);
-  }
-  std::map<std::string, std::int64_t> stats() {
-    const std::string b = http("http://127.0.0.1:" + std::to_string(port_) + "/stats.msgpack");
-    return msgpack::unpack(b.data(), b.size()).get().as<std::map<std::string, std::int64_t>>();
-  }
-  std::int64_t stat(const std::string& name) {
-    auto s = stats();
-    auto it = s.find(name);
-    return it == s.end() ? 0 : it->second;
-  }
-  std::vector<Push> requests(std::size_t from = 0) {
-    const std::string b = http("http://127.0.0.1:" + std::to_string(port_) +
-                               "/requests.msgpack?from=" + std::to_string(from));
-    using Row =
-        std::tuple<std::string, std::uint64_t, std::uint64_t, std::uint64_t, std::string,
-                   std::string, std::string, std::string, std::int64_t, std::string, std::int64_t>;
-    std::vector<Push> out;
-    for (auto& r : msgpack::unpack(b.data(), b.size()).get().as<std::vector<Row>>()) {
-      out.push_back(std::make_from_tuple<Push>(r));
-    }
-    return out;
-  }
-  // Waits until the sink has answered `n` pushes in all.
-  bool wait_count(std::int64_t n, std::chrono::milliseconds timeout) {
-    const auto end = std::chrono::steady_clock::now() + timeout;
-    while (stat("count") < n) {
-      if (std::chrono::steady_clock::now() > end) return false;
-      std::this_thread::sleep_for(20ms);
-    }
-    return true;
-  }
-
- private:
-  int port_;
-  Process process_;
-};
 
 std::multiset<std::string> tokens(const std::vector<Push>& pushes) {
   std::multiset<std::string> out;
@@ -195,19 +106,6 @@ std::string envelope(std::uint64_t kind, const std::string& payload,
   return std::string(b.data(), b.size());
 }
 
-// The plugin's stats from the node's latest stats line.
-std::map<std::string, std::uint64_t> push_stats(const std::string& log) {
-  const auto at = log.rfind("plugin.push={");
-  std::map<std::string, std::uint64_t> out;
-  if (at == std::string::npos) return out;
-  const std::string line = log.substr(at, log.find('}', at) - at);
-  static const std::regex kv("([a-z_0-9]+)=([0-9]+)");
-  for (std::sregex_iterator it(line.begin(), line.end(), kv), end; it != end; ++it) {
-    out[(*it)[1]] = std::stoull((*it)[2]);
-  }
-  return out;
-}
-
 class PushTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -220,14 +118,7 @@ class PushTest : public ::testing::Test {
     // A certificate for 127.0.0.1, trusted by the node through push.ca_file.
     cert_ = (dir_ / "cert.pem").string();
     const std::string key = (dir_ / "key.pem").string();
-    std::string out;
-    ASSERT_EQ(
-        run_hearth({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-keyout", key, "-out", cert_, "-days", "2", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"},
-                   &out, "/usr/bin/openssl"),
-        0)
-        << out;
+    ASSERT_NO_THROW(make_certificate(cert_, key));
     sink_ = std::make_unique<Sink>(base_ + 10, cert_, key);
   }
   void TearDown() override {
