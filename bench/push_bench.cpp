@@ -1,0 +1,230 @@
+// Push pipeline figures against the local provider (tests/push_sink.py over
+// HTTP/2 + TLS): a `hearth all-in-one` node with the push plugin, one
+// offline user with `--devices` devices, and envelopes naming that user.
+//
+// 1. Sustained: the collector is kept busy but never full (no shedding);
+//    pushes/s as the provider counts them, and the node's latency.
+// 2. Burst: a steady load at half that rate, then 20x the buffer at once;
+//    a timeline of the provider's rate, the buffer and the shed count, and
+//    the time until the buffer is empty again.
+//
+//   hearth_push_bench [--devices 100] [--buffer 10000] [--pushers 2]
+//                     [--in-flight 100] [--seconds 10] [--http 2|1.1]
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <msgpack.hpp>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <variant>
+
+#include "cluster.hpp"
+#include "hearth/client.hpp"
+#include "push_harness.hpp"
+
+namespace {
+
+using namespace hearth::test;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+struct Args {
+  int devices = 100, buffer = 10000, pushers = 2, in_flight = 100, seconds = 10;
+  std::string http = "2";
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i], v = argv[i + 1];
+    if (k == "--devices")
+      a.devices = std::stoi(v);
+    else if (k == "--buffer")
+      a.buffer = std::stoi(v);
+    else if (k == "--pushers")
+      a.pushers = std::stoi(v);
+    else if (k == "--in-flight")
+      a.in_flight = std::stoi(v);
+    else if (k == "--seconds")
+      a.seconds = std::stoi(v);
+    else if (k == "--http")
+      a.http = v;
+    else
+      throw std::invalid_argument("unknown option " + k);
+  }
+  return a;
+}
+
+std::string envelope(const std::string& payload) {
+  msgpack::sbuffer b;
+  msgpack::pack(b, std::make_tuple(std::uint64_t{1}, payload, std::vector<std::uint64_t>{9},
+                                   std::string("bench"), std::string("a push")));
+  return std::string(b.data(), b.size());
+}
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// Registers `n` devices for user 9 in guild 1, then leaves: user 9 is offline.
+void register_devices(const std::string& endpoint, int n) {
+  hearth::client::SessionClient c(endpoint);
+  c.identify(1, 9, "t", {1});
+  std::uint64_t session = 0;
+  int answers = 0;
+  std::vector<hearth::client::Message> msgs;
+  const auto end = Clock::now() + 30s;
+  bool sent = false;
+  while (answers < n && Clock::now() < end) {
+    msgs.clear();
+    c.poll(msgs, 10ms);
+    for (auto& m : msgs) {
+      if (auto* r = std::get_if<hearth::client::Ready>(&m)) session = r->session_id;
+      if (auto* p = std::get_if<hearth::client::PluginMessage>(&m); p && p->kind == 302) ++answers;
+    }
+    if (session != 0 && !sent) {
+      for (int i = 0; i < n; ++i) {
+        msgpack::sbuffer b;
+        msgpack::pack(b, std::make_tuple("device-" + std::to_string(i)));
+        c.plugin_message(session, 300, std::string_view(b.data(), b.size()));
+      }
+      sent = true;
+    }
+  }
+  if (answers < n) throw std::runtime_error("device registration timed out");
+  c.leave(session);
+  std::this_thread::sleep_for(500ms);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  const Args a = parse(argc, argv);
+  const int base = port_base();
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("hearth-push-bench-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
+  make_certificate(cert, key);
+  Sink sink(base + 10, cert, key);
+  std::vector<std::string> args = {"all-in-one",
+                                   "--frontend",
+                                   tcp(base),
+                                   "--backend",
+                                   tcp(base + 1),
+                                   "--listen",
+                                   tcp(base + 2),
+                                   "--stats-interval-ms",
+                                   "100",
+                                   "--plugin",
+                                   std::string("push=") + HEARTH_PUSH_PLUGIN};
+  for (const std::string& o : std::vector<std::string>{
+           "url=" + sink.url(a.http == "2"), "ca_file=" + cert, "auth_token=bench",
+           "db=" + (dir / "devices.db").string(), "http=" + a.http,
+           "pushers=" + std::to_string(a.pushers), "max_in_flight=" + std::to_string(a.in_flight),
+           "buffer=" + std::to_string(a.buffer), "max_devices=" + std::to_string(a.devices)}) {
+    args.push_back("--plugin-option");
+    args.push_back("push." + o);
+  }
+  Process node("push-bench-node", args);
+  if (!node.wait_for_log("with 1 guild node(s)", 10s)) throw std::runtime_error(node.log());
+  register_devices(tcp(base + 2), a.devices);
+  hearth::client::Publisher pub(tcp(base));
+  std::printf(
+      "push bench: %d device(s) per publish, buffer %d, %d pusher(s) x %d in flight, "
+      "HTTP/%s%s\n",
+      a.devices, a.buffer, a.pushers, a.in_flight, a.http.c_str(),
+      a.http == "2" ? " over TLS" : "");
+
+  // ---- 1. sustained ----
+  std::int64_t offered = 0;
+  auto feed_to = [&](std::int64_t backlog_limit) {
+    const std::int64_t done = sink.stat("count");
+    while (offered - done + a.devices <= backlog_limit) {
+      pub.publish(1, 310, envelope("sustained"));
+      offered += a.devices;
+    }
+    return done;
+  };
+  const auto start = Clock::now();
+  std::int64_t warm_count = 0;
+  Clock::time_point warm_at{};
+  while (seconds_since(start) < a.seconds + 1) {
+    const std::int64_t done = feed_to(a.buffer * 8 / 10);
+    if (warm_at == Clock::time_point{} && seconds_since(start) >= 1) {
+      warm_at = Clock::now();
+      warm_count = done;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  const double sustained =
+      static_cast<double>(sink.stat("count") - warm_count) / seconds_since(warm_at);
+  auto st = push_stats(node.log());
+  std::printf(
+      "sustained: %.0f pushes/s delivered; shed %llu; latency of the last 100 ms: "
+      "p50 %.1f ms, p99 %.1f ms (queueing included: the buffer is kept 80%% full)\n",
+      sustained, static_cast<unsigned long long>(st["shed_buffer_full"]),
+      static_cast<double>(st["latency_p50_us"]) / 1000,
+      static_cast<double>(st["latency_p99_us"]) / 1000);
+  // Drain before the burst phase.
+  while (push_stats(node.log())["buffered"] > 0 || push_stats(node.log())["in_flight"] > 0) {
+    std::this_thread::sleep_for(50ms);
+  }
+
+  // ---- 2. burst ----
+  const double steady_rate = sustained / 2;  // pushes/s offered around the burst
+  const auto period = std::chrono::duration<double>(a.devices / steady_rate);
+  const std::int64_t shed_before = push_stats(node.log())["shed_buffer_full"];
+  const auto t0 = Clock::now();
+  auto next_publish = t0;
+  bool burst_sent = false;
+  double burst_at = 3.0, empty_at = -1, shed_stop_at = -1;
+  std::int64_t last_count = sink.stat("count"), last_shed = 0, peak_buffered = 0;
+  double next_sample = 0;
+  std::printf("\n  time   delivered/s  buffered   shed (since burst)\n");
+  while (true) {
+    const double t = seconds_since(t0);
+    if (Clock::now() >= next_publish) {
+      pub.publish(1, 310, envelope("steady"));
+      next_publish += std::chrono::duration_cast<Clock::duration>(period);
+    }
+    if (!burst_sent && t >= burst_at) {
+      for (int i = 0; i < 20 * a.buffer / a.devices; ++i) pub.publish(1, 310, envelope("burst"));
+      burst_sent = true;
+    }
+    if (t >= next_sample) {
+      const std::int64_t count = sink.stat("count");
+      auto s = push_stats(node.log());
+      const std::int64_t buffered = static_cast<std::int64_t>(s["buffered"]);
+      const std::int64_t shed = static_cast<std::int64_t>(s["shed_buffer_full"]) - shed_before;
+      peak_buffered = std::max(peak_buffered, buffered);
+      if (burst_sent && shed > last_shed) shed_stop_at = -1;
+      if (burst_sent && shed == last_shed && shed > 0 && shed_stop_at < 0) shed_stop_at = t;
+      if (burst_sent && t > burst_at + 0.5 && buffered <= a.devices * 2 && empty_at < 0) {
+        empty_at = t;
+      }
+      if (static_cast<int>(t * 10) % 5 == 0) {
+        std::printf("  %5.1f s %10.0f %9lld %9lld\n", t, (count - last_count) / 0.1,
+                    static_cast<long long>(buffered), static_cast<long long>(shed));
+      }
+      last_count = count;
+      last_shed = shed;
+      next_sample += 0.1;
+      if (empty_at > 0 && t > empty_at + 2) break;
+      if (t > 120) throw std::runtime_error("no recovery within 120 s");
+    }
+    std::this_thread::sleep_for(2ms);
+  }
+  std::printf(
+      "\nburst of %d pushes (20x the buffer) at %.1f s on a steady %.0f/s: peak buffer %lld,"
+      " %lld shed, shedding stopped at +%.1f s, buffer back to steady at +%.1f s\n",
+      20 * a.buffer, burst_at, steady_rate, static_cast<long long>(peak_buffered),
+      static_cast<long long>(last_shed), shed_stop_at - burst_at, empty_at - burst_at);
+  std::filesystem::remove_all(dir);
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "push bench: %s\n", e.what());
+  return 1;
+}
