@@ -10,10 +10,17 @@
 //
 //   hearth_push_bench [--devices 100] [--buffer 10000] [--pushers 2]
 //                     [--in-flight 100] [--seconds 10] [--http 2|1.1]
+//                     [--sink nghttpd|python]
+//
+// The provider is nghttpd (nghttp2's C server, answering every POST with a
+// static FCM-style reply: it measures Hearth, not the provider), or
+// tests/push_sink.py (Python: its own speed is then the limit). Deliveries
+// are counted by the node (`sent`: 2xx answers).
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <msgpack.hpp>
 #include <stdexcept>
 #include <string>
@@ -33,6 +40,7 @@ using namespace std::chrono_literals;
 struct Args {
   int devices = 100, buffer = 10000, pushers = 2, in_flight = 100, seconds = 10;
   std::string http = "2";
+  std::string sink = "nghttpd";
 };
 
 Args parse(int argc, char** argv) {
@@ -108,7 +116,27 @@ int main(int argc, char** argv) try {
   std::filesystem::create_directories(dir);
   const std::string cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
   make_certificate(cert, key);
-  Sink sink(base + 10, cert, key);
+  // The provider: nghttpd serving FCM's path from a directory, or the sink.
+  std::unique_ptr<Sink> sink;
+  std::unique_ptr<Process> nghttpd;
+  std::string url;
+  if (a.sink == "python") {
+    sink = std::make_unique<Sink>(base + 10, cert, key);
+    url = sink->url(a.http == "2");
+  } else {
+    if (a.http != "2") throw std::invalid_argument("--sink nghttpd speaks HTTP/2 only");
+    const auto root = dir / "root" / "v1" / "projects" / "hearth-test";
+    std::filesystem::create_directories(root);
+    std::ofstream(root / "messages:send") << R"({"name":"projects/hearth-test/messages/1"})";
+    nghttpd =
+        std::make_unique<Process>("push-bench-nghttpd",
+                                  std::vector<std::string>{"-d", (dir / "root").string(),
+                                                           std::to_string(base + 11), key, cert},
+                                  "/usr/sbin/nghttpd");
+    std::this_thread::sleep_for(300ms);
+    url =
+        "https://127.0.0.1:" + std::to_string(base + 11) + "/v1/projects/hearth-test/messages:send";
+  }
   std::vector<std::string> args = {"all-in-one",
                                    "--frontend",
                                    tcp(base),
@@ -121,7 +149,7 @@ int main(int argc, char** argv) try {
                                    "--plugin",
                                    std::string("push=") + HEARTH_PUSH_PLUGIN};
   for (const std::string& o : std::vector<std::string>{
-           "url=" + sink.url(a.http == "2"), "ca_file=" + cert, "auth_token=bench",
+           "url=" + url, "ca_file=" + cert, "auth_token=bench",
            "db=" + (dir / "devices.db").string(), "http=" + a.http,
            "pushers=" + std::to_string(a.pushers), "max_in_flight=" + std::to_string(a.in_flight),
            "buffer=" + std::to_string(a.buffer), "max_devices=" + std::to_string(a.devices)}) {
@@ -134,14 +162,15 @@ int main(int argc, char** argv) try {
   hearth::client::Publisher pub(tcp(base));
   std::printf(
       "push bench: %d device(s) per publish, buffer %d, %d pusher(s) x %d in flight, "
-      "HTTP/%s%s\n",
-      a.devices, a.buffer, a.pushers, a.in_flight, a.http.c_str(),
-      a.http == "2" ? " over TLS" : "");
+      "HTTP/%s%s, provider %s\n",
+      a.devices, a.buffer, a.pushers, a.in_flight, a.http.c_str(), a.http == "2" ? " over TLS" : "",
+      a.sink.c_str());
 
   // ---- 1. sustained ----
+  auto delivered = [&] { return static_cast<std::int64_t>(push_stats(node.log())["sent"]); };
   std::int64_t offered = 0;
   auto feed_to = [&](std::int64_t backlog_limit) {
-    const std::int64_t done = sink.stat("count");
+    const std::int64_t done = delivered();
     while (offered - done + a.devices <= backlog_limit) {
       pub.publish(1, 310, envelope("sustained"));
       offered += a.devices;
@@ -159,8 +188,7 @@ int main(int argc, char** argv) try {
     }
     std::this_thread::sleep_for(10ms);
   }
-  const double sustained =
-      static_cast<double>(sink.stat("count") - warm_count) / seconds_since(warm_at);
+  const double sustained = static_cast<double>(delivered() - warm_count) / seconds_since(warm_at);
   auto st = push_stats(node.log());
   std::printf(
       "sustained: %.0f pushes/s delivered; shed %llu; latency of the last 100 ms: "
@@ -173,55 +201,75 @@ int main(int argc, char** argv) try {
     std::this_thread::sleep_for(50ms);
   }
 
-  // ---- 2. burst ----
-  const double steady_rate = sustained / 2;  // pushes/s offered around the burst
-  const auto period = std::chrono::duration<double>(a.devices / steady_rate);
+  // ---- 2. a burst, then an incident ----
+  // 0-3 s: half the sustained rate. At 3 s: 20x the buffer at once. 6-11 s:
+  // 1.5x the sustained rate, the shape of Discord's incident (arrivals above
+  // what the provider takes, for a while). Then half the rate again.
+  const double capacity = sustained;
+  auto offered_rate = [&](double t) { return t >= 6 && t < 11 ? 1.5 * capacity : capacity / 2; };
   const std::int64_t shed_before = push_stats(node.log())["shed_buffer_full"];
   const auto t0 = Clock::now();
-  auto next_publish = t0;
+  double publish_credit = 0, last_t = 0;  // pushes owed to the offered rate
   bool burst_sent = false;
-  double burst_at = 3.0, empty_at = -1, shed_stop_at = -1;
-  std::int64_t last_count = sink.stat("count"), last_shed = 0, peak_buffered = 0;
-  double next_sample = 0;
-  std::printf("\n  time   delivered/s  buffered   shed (since burst)\n");
+  struct Episode {
+    double start, end;  // when extra load began and ended
+    double first_shed = -1, last_shed = -1, recovered = -1;
+    std::int64_t shed = 0, peak = 0;
+  };
+  Episode burst{3, 3}, incident{6, 11};
+  std::int64_t last_shed_total = 0, printed_count = delivered();
+  double next_sample = 0, next_print = 0;
+  std::printf("\n  time  offered/s  delivered/s  buffered  shed (total)\n");
   while (true) {
     const double t = seconds_since(t0);
-    if (Clock::now() >= next_publish) {
-      pub.publish(1, 310, envelope("steady"));
-      next_publish += std::chrono::duration_cast<Clock::duration>(period);
+    publish_credit += offered_rate(t) * (t - last_t);
+    last_t = t;
+    for (; publish_credit >= a.devices; publish_credit -= a.devices) {
+      pub.publish(1, 310, envelope("load"));
     }
-    if (!burst_sent && t >= burst_at) {
+    if (!burst_sent && t >= burst.start) {
       for (int i = 0; i < 20 * a.buffer / a.devices; ++i) pub.publish(1, 310, envelope("burst"));
       burst_sent = true;
     }
     if (t >= next_sample) {
-      const std::int64_t count = sink.stat("count");
-      auto s = push_stats(node.log());
-      const std::int64_t buffered = static_cast<std::int64_t>(s["buffered"]);
-      const std::int64_t shed = static_cast<std::int64_t>(s["shed_buffer_full"]) - shed_before;
-      peak_buffered = std::max(peak_buffered, buffered);
-      if (burst_sent && shed > last_shed) shed_stop_at = -1;
-      if (burst_sent && shed == last_shed && shed > 0 && shed_stop_at < 0) shed_stop_at = t;
-      if (burst_sent && t > burst_at + 0.5 && buffered <= a.devices * 2 && empty_at < 0) {
-        empty_at = t;
-      }
-      if (static_cast<int>(t * 10) % 5 == 0) {
-        std::printf("  %5.1f s %10.0f %9lld %9lld\n", t, (count - last_count) / 0.1,
-                    static_cast<long long>(buffered), static_cast<long long>(shed));
-      }
-      last_count = count;
-      last_shed = shed;
       next_sample += 0.1;
-      if (empty_at > 0 && t > empty_at + 2) break;
+      auto st2 = push_stats(node.log());
+      const auto buffered = static_cast<std::int64_t>(st2["buffered"]);
+      const std::int64_t shed = static_cast<std::int64_t>(st2["shed_buffer_full"]) - shed_before;
+      Episode& e = t < incident.start ? burst : incident;
+      e.peak = std::max(e.peak, buffered);
+      if (shed > last_shed_total) {
+        if (e.first_shed < 0) e.first_shed = t;
+        e.last_shed = t;
+        e.shed += shed - last_shed_total;
+      }
+      last_shed_total = shed;
+      if (t > e.end + 0.2 && e.recovered < 0 && buffered <= 2 * a.devices) e.recovered = t;
+      if (t >= next_print) {
+        next_print += 0.5;
+        const auto count = static_cast<std::int64_t>(st2["sent"]);
+        std::printf("  %4.1f s %9.0f %11.0f %9lld %12lld\n", t, offered_rate(t),
+                    (count - printed_count) / 0.5, static_cast<long long>(buffered),
+                    static_cast<long long>(shed));
+        printed_count = count;
+      }
+      if (incident.recovered > 0 && t > incident.recovered + 2) break;
       if (t > 120) throw std::runtime_error("no recovery within 120 s");
     }
     std::this_thread::sleep_for(2ms);
   }
   std::printf(
-      "\nburst of %d pushes (20x the buffer) at %.1f s on a steady %.0f/s: peak buffer %lld,"
-      " %lld shed, shedding stopped at +%.1f s, buffer back to steady at +%.1f s\n",
-      20 * a.buffer, burst_at, steady_rate, static_cast<long long>(peak_buffered),
-      static_cast<long long>(last_shed), shed_stop_at - burst_at, empty_at - burst_at);
+      "\nburst: %d pushes (20x the buffer) at %.0f s over a steady %.0f/s: peak buffer %lld, "
+      "%lld shed (from +%.1f to +%.1f s), buffer back to steady at +%.1f s\n",
+      20 * a.buffer, burst.start, capacity / 2, static_cast<long long>(burst.peak),
+      static_cast<long long>(burst.shed), burst.first_shed - burst.start,
+      burst.last_shed - burst.start, burst.recovered - burst.start);
+  std::printf(
+      "incident: %.0f/s offered (1.5x) for %.0f s: peak buffer %lld, %lld shed (from +%.1f to "
+      "+%.1f s after it began), buffer back to steady %.1f s after it ended\n",
+      1.5 * capacity, incident.end - incident.start, static_cast<long long>(incident.peak),
+      static_cast<long long>(incident.shed), incident.first_shed - incident.start,
+      incident.last_shed - incident.start, incident.recovered - incident.end);
   std::filesystem::remove_all(dir);
   return 0;
 } catch (const std::exception& e) {
