@@ -47,20 +47,23 @@ Args parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--devices")
+    if (k == "--devices") {
       a.devices = std::stoi(v);
-    else if (k == "--buffer")
+    } else if (k == "--buffer") {
       a.buffer = std::stoi(v);
-    else if (k == "--pushers")
+    } else if (k == "--pushers") {
       a.pushers = std::stoi(v);
-    else if (k == "--in-flight")
+    } else if (k == "--in-flight") {
       a.in_flight = std::stoi(v);
-    else if (k == "--seconds")
+    } else if (k == "--seconds") {
       a.seconds = std::stoi(v);
-    else if (k == "--http")
+    } else if (k == "--http") {
       a.http = v;
-    else
+    } else if (k == "--sink") {
+      a.sink = v;
+    } else {
       throw std::invalid_argument("unknown option " + k);
+    }
   }
   return a;
 }
@@ -202,11 +205,11 @@ int main(int argc, char** argv) try {
   }
 
   // ---- 2. a burst, then an incident ----
-  // 0-3 s: half the sustained rate. At 3 s: 20x the buffer at once. 6-11 s:
-  // 1.5x the sustained rate, the shape of Discord's incident (arrivals above
-  // what the provider takes, for a while). Then half the rate again.
+  // Half the sustained rate throughout, except: at 3 s, 20x the buffer at
+  // once; 2 s after the buffer is back from that, 5 s at 1.5x the sustained
+  // rate, the shape of Discord's incident (arrivals above what the provider
+  // takes, for a while).
   const double capacity = sustained;
-  auto offered_rate = [&](double t) { return t >= 6 && t < 11 ? 1.5 * capacity : capacity / 2; };
   const std::int64_t shed_before = push_stats(node.log())["shed_buffer_full"];
   const auto t0 = Clock::now();
   double publish_credit = 0, last_t = 0;  // pushes owed to the offered rate
@@ -216,7 +219,11 @@ int main(int argc, char** argv) try {
     double first_shed = -1, last_shed = -1, recovered = -1;
     std::int64_t shed = 0, peak = 0;
   };
-  Episode burst{3, 3}, incident{6, 11};
+  // The incident starts 2 s after the buffer is back from the burst.
+  Episode burst{3, 3}, incident{1e9, 1e9};
+  auto offered_rate = [&](double t) {
+    return t >= incident.start && t < incident.end ? 1.5 * capacity : capacity / 2;
+  };
   std::int64_t last_shed_total = 0, printed_count = delivered();
   double next_sample = 0, next_print = 0;
   std::printf("\n  time  offered/s  delivered/s  buffered  shed (total)\n");
@@ -236,7 +243,7 @@ int main(int argc, char** argv) try {
       auto st2 = push_stats(node.log());
       const auto buffered = static_cast<std::int64_t>(st2["buffered"]);
       const std::int64_t shed = static_cast<std::int64_t>(st2["shed_buffer_full"]) - shed_before;
-      Episode& e = t < incident.start ? burst : incident;
+      Episode& e = burst.recovered < 0 ? burst : incident;
       e.peak = std::max(e.peak, buffered);
       if (shed > last_shed_total) {
         if (e.first_shed < 0) e.first_shed = t;
@@ -244,7 +251,10 @@ int main(int argc, char** argv) try {
         e.shed += shed - last_shed_total;
       }
       last_shed_total = shed;
-      if (t > e.end + 0.2 && e.recovered < 0 && buffered <= 2 * a.devices) e.recovered = t;
+      if (t > e.end + 0.2 && e.recovered < 0 && buffered <= 2 * a.devices) {
+        e.recovered = t;
+        if (&e == &burst) incident = {t + 2, t + 7};
+      }
       if (t >= next_print) {
         next_print += 0.5;
         const auto count = static_cast<std::int64_t>(st2["sent"]);
