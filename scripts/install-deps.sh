@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config ninja-build ccache git
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libboost-program-options-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev openssl
-  python3 python3-zmq python3-msgpack python3-h2
+  python3 python3-zmq python3-msgpack python3-h2 nghttp2-server
   clang-format redis-server
 )
 
