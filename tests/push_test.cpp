@@ -473,3 +473,63 @@ TEST(PushConfig, AMissingUrlStopsTheNodeWithTheOptionNamed) {
 
 }  // namespace
 }  // namespace hearth::test
+
+namespace hearth::test {
+namespace {
+
+// Separate processes: the device is registered through the session node; the
+// guild node decides the push, having picked the device up from the shared
+// database file.
+TEST_F(PushTest, ADeviceRegisteredOnASessionNodeIsPushedByTheGuildNode) {
+  const std::string db = (dir_ / "shared.db").string();
+  Process broker("push-broker", {"broker", "--frontend", tcp(base_), "--backend", tcp(base_ + 1)});
+  auto node_args = [&](const std::string& name, const std::string& roles, int listen) {
+    return std::vector<std::string>{"node",
+                                    "--name",
+                                    name,
+                                    "--roles",
+                                    roles,
+                                    "--broker",
+                                    tcp(base_ + 1),
+                                    "--listen",
+                                    tcp(listen),
+                                    "--shards",
+                                    "2",
+                                    "--stats-interval-ms",
+                                    "100",
+                                    "--plugin",
+                                    std::string("push=") + HEARTH_PUSH_PLUGIN,
+                                    "--plugin-required",
+                                    "push",
+                                    "--plugin-option",
+                                    "push.url=" + sink_->url(true),
+                                    "--plugin-option",
+                                    "push.ca_file=" + cert_,
+                                    "--plugin-option",
+                                    "push.db=" + db};
+  };
+  Process guilds("push-guild-node", node_args("guild-1", "guild", base_ + 3));
+  Process sessions("push-session-node", node_args("session-1", "session", base_ + 4));
+  ASSERT_TRUE(broker.wait_for_log("with 1 guild node(s) of 2 node(s)", 10s)) << broker.log();
+
+  App live(tcp(base_ + 4), 1, {80});
+  ASSERT_TRUE(live.ready());
+  {
+    App phone(tcp(base_ + 4), 2, {80});
+    ASSERT_TRUE(phone.ready());
+    ASSERT_TRUE(phone.register_devices({"cross-node-token"}));
+    phone.go_offline();
+  }
+  // The guild node reloads within 250 ms of the session node's commit.
+  ASSERT_TRUE(guilds.wait_for_log("devices=1", 5s)) << guilds.log();
+  publish(80, kEnvelope, envelope(3, "ping", {1, 2}));
+  ASSERT_TRUE(live.pump_until([&] { return !live.events.empty(); }, 5s));
+  ASSERT_TRUE(sink_->wait_count(1, 5s));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(tokens(sink_->requests()), (std::multiset<std::string>{"cross-node-token"}));
+  EXPECT_EQ(push_stats(guilds.log())["sent"], 1u);
+  EXPECT_EQ(push_stats(sessions.log())["received"], 0u) << "session nodes decide no pushes";
+}
+
+}  // namespace
+}  // namespace hearth::test

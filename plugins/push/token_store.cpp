@@ -6,6 +6,7 @@
 #include <chrono>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 
 namespace hearth::push {
 namespace {
@@ -79,15 +80,26 @@ TokenStore::TokenStore(const std::string& path, std::size_t max_devices_per_user
   }
   try {
     sqlite3_busy_timeout(db_, 2000);  // another node of this host may be writing
-    exec("PRAGMA journal_mode=WAL");
-    exec("PRAGMA synchronous=NORMAL");
-    exec(
-        "CREATE TABLE IF NOT EXISTS devices(token TEXT PRIMARY KEY, user INTEGER NOT NULL, "
-        "updated_ms INTEGER NOT NULL)");
-    exec("CREATE INDEX IF NOT EXISTS devices_by_user ON devices(user)");
-    exec(
-        "CREATE TABLE IF NOT EXISTS members(user INTEGER NOT NULL, guild INTEGER NOT NULL, "
-        "PRIMARY KEY(user, guild))");
+    // Switching to WAL takes an exclusive lock without waiting on the busy
+    // handler: nodes starting together retry the set-up for a while.
+    for (int attempt = 0;; ++attempt) {
+      try {
+        exec("PRAGMA journal_mode=WAL");
+        exec("PRAGMA synchronous=NORMAL");
+        exec(
+            "CREATE TABLE IF NOT EXISTS devices(token TEXT PRIMARY KEY, user INTEGER NOT NULL, "
+            "updated_ms INTEGER NOT NULL)");
+        exec("CREATE INDEX IF NOT EXISTS devices_by_user ON devices(user)");
+        exec(
+            "CREATE TABLE IF NOT EXISTS members(user INTEGER NOT NULL, guild INTEGER NOT NULL, "
+            "PRIMARY KEY(user, guild))");
+        break;
+      } catch (const std::runtime_error&) {
+        const int code = sqlite3_errcode(db_);
+        if ((code != SQLITE_BUSY && code != SQLITE_LOCKED) || attempt >= 100) throw;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
     std::unique_lock lock(mu_);
     reload_all();
   } catch (const std::exception& e) {
