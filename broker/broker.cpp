@@ -162,6 +162,7 @@ void Broker::on_backend(Frames& frames) {
                  view_of(frames[0]));
     return;
   }
+  membership_.heard_from(view_of(frames[0]), Clock::now());
   const std::string_view dest = view_of(frames[1]);
   if (dest.empty()) {
     wire::HeaderReader r(frames[2].data(), frames[2].size());

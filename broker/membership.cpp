@@ -13,6 +13,10 @@ bool Membership::upsert(const NodeView& node, Clock::time_point now) {
   return true;
 }
 
+void Membership::heard_from(std::string_view name, Clock::time_point now) {
+  if (auto it = last_seen_.find(name); it != last_seen_.end()) it->second = now;
+}
+
 std::vector<std::string> Membership::expire(Clock::time_point now) {
   std::vector<std::string> gone;
   for (auto it = last_seen_.begin(); it != last_seen_.end();) {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "broker/ring_message.hpp"
@@ -20,6 +21,10 @@ class Membership {
   // changed anything the ring depends on (roles, weight, incarnation).
   bool upsert(const NodeView& node, Clock::time_point now);
 
+  // Any other message from a registered node: it is alive. A REGISTER can
+  // wait behind a node's own traffic in the same pipe, so traffic counts too.
+  void heard_from(std::string_view name, Clock::time_point now);
+
   // Removes nodes not heard from within the timeout; returns their names.
   std::vector<std::string> expire(Clock::time_point now);
 
@@ -29,7 +34,7 @@ class Membership {
  private:
   std::chrono::milliseconds timeout_;
   std::map<std::string, NodeView> nodes_;
-  std::map<std::string, Clock::time_point> last_seen_;
+  std::map<std::string, Clock::time_point, std::less<>> last_seen_;
 };
 
 }  // namespace hearth

@@ -251,7 +251,8 @@ void PluginHost::load_and_start() {
 
 void PluginHost::stop_and_unload() {
   for (auto& p : plugins_) {
-    if (!p->disabled && HOOK_PRESENT(p->hooks, on_node_stop)) {
+    // Even for a disabled plugin: it may have threads to stop before dlclose.
+    if (HOOK_PRESENT(p->hooks, on_node_stop)) {
       PluginContext ctx{this, p.get(), nullptr};
       try {
         p->hooks.on_node_stop(p->hooks.plugin, as_handle(&ctx));

@@ -32,9 +32,11 @@
  * Containment: a hook returns HEARTH_OK or an error. An error (or, through the
  * C++ wrapper, an exception) is logged and counted against the plugin; after
  * `failure_limit` failures within `failure_window_ms` (node options) the node
- * disables the plugin and stops calling it. A hook that runs longer than its
- * time budget is counted and logged. None of this disturbs other plugins or
- * clients. A plugin must not call exit(), abort() or longjmp out of a hook.
+ * disables the plugin and stops calling it, except on_node_stop and the slot
+ * free hooks, so that it can release what it holds before it is unloaded.
+ * A hook that runs longer than its time budget is counted and logged. None
+ * of this disturbs other plugins or clients. A plugin must not call exit(),
+ * abort() or longjmp out of a hook.
  */
 #ifndef HEARTH_PLUGIN_H
 #define HEARTH_PLUGIN_H

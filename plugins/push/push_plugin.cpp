@@ -47,7 +47,9 @@ struct GuildSessions {  // guild slot, on the guild's shard: who is live here
 // (a host context exists only during a hook).
 class DeferredLog {
  public:
+  bool pending() const { return pending_.load(std::memory_order_relaxed); }
   void add(std::string text) {
+    pending_.store(true, std::memory_order_relaxed);
     std::lock_guard lock(mu_);
     if (lines_.size() < 100) {
       lines_.push_back(std::move(text));
@@ -60,6 +62,7 @@ class DeferredLog {
     std::uint64_t dropped = 0;
     {
       std::lock_guard lock(mu_);
+      pending_.store(false, std::memory_order_relaxed);
       lines.swap(lines_);
       std::swap(dropped, dropped_);
     }
@@ -68,6 +71,7 @@ class DeferredLog {
   }
 
  private:
+  std::atomic<bool> pending_{false};
   std::mutex mu_;
   std::vector<std::string> lines_;
   std::uint64_t dropped_ = 0;
@@ -118,23 +122,15 @@ class Push : public hearth::Plugin {
   }
 
   void on_node_stop(hearth::Host& host) override {
-    {
-      std::lock_guard lock(refresh_mu_);
-      stopping_ = true;
-    }
-    refresh_cv_.notify_all();
-    if (refresher_.joinable()) refresher_.join();
-    // Requests in flight get a moment to finish; what is still buffered is
-    // shed (reason: shutdown) and counted.
-    for (auto& p : pushers_) p->stop(std::chrono::milliseconds(1000));
-    if (collector_) collector_->close();
+    shutdown();
     log_.flush(host);
     host.info("stopped: " + std::to_string(metrics_.sent.load()) + " sent, " +
               std::to_string(metrics_.shed_total()) + " shed");
-    pushers_.clear();
-    if (curl_ready_) curl_global_cleanup();
-    curl_ready_ = false;
   }
+
+  // Should the host unload the plugin without on_node_stop, the threads
+  // still stop before the code they run goes away.
+  ~Push() override { shutdown(); }
 
   // ---- session side: devices ----
 
@@ -198,6 +194,7 @@ class Push : public hearth::Plugin {
   }
 
   PublishDecision on_publish(hearth::Host& host, const hearth_publish_event& ev) override {
+    if (log_.pending()) log_.flush(host);  // the pushers' warnings, with or without stats
     const auto* g = static_cast<const GuildSessions*>(host.guild_slot(ev.guild_id));
     auto offline = [&](std::uint64_t user) { return !g || !g->live(user); };
     if (ev.kind == options_.envelope_kind) {
@@ -315,6 +312,22 @@ class Push : public hearth::Plugin {
     msgpack::sbuffer b;
     msgpack::pack(b, std::make_tuple(ev.kind, ok, text));
     host.send_to_session(ev.session_id, kResultKind, std::string_view(b.data(), b.size()));
+  }
+
+  // Stops the refresher and the pushers (requests in flight get a moment to
+  // finish); what is still buffered is shed (reason: shutdown) and counted.
+  void shutdown() {
+    {
+      std::lock_guard lock(refresh_mu_);
+      stopping_ = true;
+    }
+    refresh_cv_.notify_all();
+    if (refresher_.joinable()) refresher_.join();
+    for (auto& p : pushers_) p->stop(std::chrono::milliseconds(1000));
+    if (collector_) collector_->close();
+    pushers_.clear();
+    if (curl_ready_) curl_global_cleanup();
+    curl_ready_ = false;
   }
 
   // Picks up devices other nodes of this host registered in the shared database.
