@@ -313,6 +313,50 @@ TEST_F(PushTest, ServerErrorsAreRetriedWithBackoffThenCountedAsFailed) {
   EXPECT_EQ(sink_->stat("count"), 6);
 }
 
+TEST_F(PushTest, TimeoutsAreRetriedAndCountedAndTheConnectionStaysUsable) {
+  start({"timeout_ms=300", "max_attempts=2"});
+  {
+    App app(endpoint(), 6, {40});
+    ASSERT_TRUE(app.ready());
+    ASSERT_TRUE(app.register_devices({"dev"}));
+    app.go_offline();
+  }
+  sink_->control(R"({"delay_ms": 1000})");  // slower than the 300 ms timeout
+  publish(40, kEnvelope, envelope(1, "late", {6}));
+  auto s = wait_stats([](auto& st) { return st["failed_timeout"] == 1; }, 10s);
+  EXPECT_EQ(s["failed_timeout"], 1u);
+  EXPECT_EQ(s["retried"], 1u) << "two attempts in all";
+  EXPECT_EQ(s["sent"], 0u);
+  EXPECT_EQ(s["devices"], 1u) << "a timeout says nothing about the token";
+
+  sink_->control(R"({"delay_ms": 0})");
+  publish(40, kEnvelope, envelope(1, "on time", {6}));
+  s = wait_stats([](auto& st) { return st["sent"] == 1; }, 5s);
+  EXPECT_EQ(s["sent"], 1u);
+}
+
+TEST_F(PushTest, TheAuthTokenFileIsReReadWhenItChanges) {
+  const auto file = dir_ / "fcm-token";
+  std::ofstream(file) << "first-token\n";
+  start({"auth_token_file=" + file.string()});
+  {
+    App app(endpoint(), 6, {40});
+    ASSERT_TRUE(app.ready());
+    ASSERT_TRUE(app.register_devices({"dev"}));
+    app.go_offline();
+  }
+  publish(40, kEnvelope, envelope(1, "a", {6}));
+  ASSERT_TRUE(sink_->wait_count(1, 5s));
+  EXPECT_EQ(sink_->requests()[0].auth, "Bearer first-token");
+  // A sidecar refreshes the token: write a new file and move it into place.
+  std::ofstream(dir_ / "fcm-token.new") << "second-token\n";
+  std::filesystem::rename(dir_ / "fcm-token.new", file);
+  std::this_thread::sleep_for(1200ms);  // checked at most once a second
+  publish(40, kEnvelope, envelope(1, "b", {6}));
+  ASSERT_TRUE(sink_->wait_count(2, 5s));
+  EXPECT_EQ(sink_->requests()[1].auth, "Bearer second-token");
+}
+
 TEST_F(PushTest, InFlightNeverExceedsTheWindowPerHttp2Connection) {
   start({"pushers=2", "max_in_flight=8", "max_devices=1000"});
   std::vector<std::string> devices;
