@@ -195,52 +195,8 @@ class Push : public hearth::Plugin {
 
   PublishDecision on_publish(hearth::Host& host, const hearth_publish_event& ev) override {
     if (log_.pending()) log_.flush(host);  // the pushers' warnings, with or without stats
-    const auto* g = static_cast<const GuildSessions*>(host.guild_slot(ev.guild_id));
-    auto offline = [&](std::uint64_t user) { return !g || !g->live(user); };
-    if (ev.kind == options_.envelope_kind) {
-      std::uint64_t kind = 0;
-      std::vector<std::uint64_t> users;
-      auto event = std::make_shared<PushEvent>();
-      try {
-        auto h = msgpack::unpack(static_cast<const char*>(ev.payload.data), ev.payload.size);
-        auto t = h.get()
-                     .as<std::tuple<std::uint64_t, std::string, std::vector<std::uint64_t>,
-                                    std::string, std::string>>();
-        std::tie(kind, event->payload, users, event->title, event->body) = std::move(t);
-      } catch (const std::exception&) {
-        return PublishDecision::drop(
-            "PUSH_EVENT payload must be [kind, payload, [user...], "
-            "title, body]");
-      }
-      if (kind == 0 || kind == options_.envelope_kind) {
-        return PublishDecision::drop("PUSH_EVENT kind must be a guild event kind, not 0 or " +
-                                     std::to_string(options_.envelope_kind));
-      }
-      event->guild = ev.guild_id;
-      event->kind = kind;
-      std::unordered_set<std::uint64_t> seen;
-      std::vector<std::uint64_t> targets;
-      for (std::uint64_t u : users) {
-        if (offline(u) && seen.insert(u).second) targets.push_back(u);
-      }
-      std::string delivered = event->payload;  // live sessions get it as an event of `kind`
-      enqueue(std::move(event), targets);
-      return PublishDecision::replace(std::move(delivered), kind);
-    }
-    if (options_.pushes_kind(ev.guild_id, ev.kind)) {
-      std::vector<std::uint64_t> targets;
-      for (std::uint64_t u : store_->members_with_devices(ev.guild_id)) {
-        if (offline(u)) targets.push_back(u);
-      }
-      if (!targets.empty()) {
-        auto event = std::make_shared<PushEvent>();
-        event->guild = ev.guild_id;
-        event->kind = ev.kind;
-        event->payload.assign(static_cast<const char*>(ev.payload.data), ev.payload.size);
-        event->title = options_.title;
-        enqueue(std::move(event), targets);
-      }
-    }
+    if (ev.kind == options_.envelope_kind) return on_envelope(host, ev);
+    if (options_.pushes_kind(ev.guild_id, ev.kind)) push_by_kind(host, ev);
     return PublishDecision::pass();
   }
 
@@ -274,6 +230,61 @@ class Push : public hearth::Plugin {
   }
 
  private:
+  // A guild's sessions, as this plugin saw them subscribe (null: none).
+  static const GuildSessions* live_sessions(hearth::Host& host, std::uint64_t guild) {
+    return static_cast<const GuildSessions*>(host.guild_slot(guild));
+  }
+
+  // PUSH_EVENT: [kind, payload, [user...], title, body]. Live sessions get
+  // `payload` as an event of `kind`; named users with none get a push.
+  PublishDecision on_envelope(hearth::Host& host, const hearth_publish_event& ev) {
+    std::uint64_t kind = 0;
+    std::vector<std::uint64_t> users;
+    auto event = std::make_shared<PushEvent>();
+    try {
+      auto h = msgpack::unpack(static_cast<const char*>(ev.payload.data), ev.payload.size);
+      auto t = h.get()
+                   .as<std::tuple<std::uint64_t, std::string, std::vector<std::uint64_t>,
+                                  std::string, std::string>>();
+      std::tie(kind, event->payload, users, event->title, event->body) = std::move(t);
+    } catch (const std::exception&) {
+      return PublishDecision::drop(
+          "PUSH_EVENT payload must be [kind, payload, [user...], title, body]");
+    }
+    if (kind == 0 || kind == options_.envelope_kind) {
+      return PublishDecision::drop("PUSH_EVENT kind must be a guild event kind, not 0 or " +
+                                   std::to_string(options_.envelope_kind));
+    }
+    event->guild = ev.guild_id;
+    event->kind = kind;
+    const GuildSessions* live = live_sessions(host, ev.guild_id);
+    std::unordered_set<std::uint64_t> seen;
+    std::vector<std::uint64_t> targets;
+    for (std::uint64_t u : users) {
+      if ((!live || !live->live(u)) && seen.insert(u).second) targets.push_back(u);
+    }
+    std::string delivered = event->payload;
+    enqueue(std::move(event), targets);
+    return PublishDecision::replace(std::move(delivered), kind);
+  }
+
+  // An event of a kind configured to push: to every member with a device
+  // and no live session in the guild.
+  void push_by_kind(hearth::Host& host, const hearth_publish_event& ev) {
+    const GuildSessions* live = live_sessions(host, ev.guild_id);
+    std::vector<std::uint64_t> targets;
+    for (std::uint64_t u : store_->members_with_devices(ev.guild_id)) {
+      if (!live || !live->live(u)) targets.push_back(u);
+    }
+    if (targets.empty()) return;
+    auto event = std::make_shared<PushEvent>();
+    event->guild = ev.guild_id;
+    event->kind = ev.kind;
+    event->payload.assign(static_cast<const char*>(ev.payload.data), ev.payload.size);
+    event->title = options_.title;
+    enqueue(std::move(event), targets);
+  }
+
   // Why this libcurl cannot do what push.http=2 asks, or empty.
   std::string http2_unusable() const {
     if (!options_.http2) return {};
