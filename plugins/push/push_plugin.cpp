@@ -22,6 +22,7 @@
 
 #include "auth_token.hpp"
 #include "collector.hpp"
+#include "deferred_log.hpp"
 #include "hearth/plugin.hpp"
 #include "push_metrics.hpp"
 #include "push_options.hpp"
@@ -41,40 +42,6 @@ struct SessionInfo {  // session slot, on the session's shard
 struct GuildSessions {  // guild slot, on the guild's shard: who is live here
   std::unordered_map<std::uint64_t, std::uint32_t> sessions_of_user;
   bool live(std::uint64_t user) const { return sessions_of_user.contains(user); }
-};
-
-// Warnings from the plugin's own threads wait here for a hook to log them
-// (a host context exists only during a hook).
-class DeferredLog {
- public:
-  bool pending() const { return pending_.load(std::memory_order_relaxed); }
-  void add(std::string text) {
-    pending_.store(true, std::memory_order_relaxed);
-    std::lock_guard lock(mu_);
-    if (lines_.size() < 100) {
-      lines_.push_back(std::move(text));
-    } else {
-      ++dropped_;
-    }
-  }
-  void flush(hearth::Host& host) {
-    std::vector<std::string> lines;
-    std::uint64_t dropped = 0;
-    {
-      std::lock_guard lock(mu_);
-      pending_.store(false, std::memory_order_relaxed);
-      lines.swap(lines_);
-      std::swap(dropped, dropped_);
-    }
-    for (const auto& l : lines) host.warn(l);
-    if (dropped > 0) host.warn(std::to_string(dropped) + " more warnings not shown");
-  }
-
- private:
-  std::atomic<bool> pending_{false};
-  std::mutex mu_;
-  std::vector<std::string> lines_;
-  std::uint64_t dropped_ = 0;
 };
 
 class Push : public hearth::Plugin {
