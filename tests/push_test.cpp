@@ -577,3 +577,24 @@ TEST_F(PushTest, ADeviceRegisteredOnASessionNodeIsPushedByTheGuildNode) {
 
 }  // namespace
 }  // namespace hearth::test
+
+namespace hearth::test {
+namespace {
+
+TEST_F(PushTest, ThePythonMentionExampleReachesTheProvider) {
+  start({"http=1.1"}, false);
+  std::string out;
+  ASSERT_EQ(run_hearth({std::string(HEARTH_SOURCE_DIR) + "/examples/python/push_mention.py",
+                        "--sessions", endpoint(), "--publishers", tcp(base_), "--sink",
+                        "http://127.0.0.1:" + std::to_string(base_ + 10), "--user", "77"},
+                       &out, "/usr/bin/python3"),
+            0)
+      << out;
+  EXPECT_NE(out.find("register 'demo-device-token': registered"), std::string::npos) << out;
+  EXPECT_NE(out.find("provider got: token demo-device-token, user 77, title 'Mentioned'"),
+            std::string::npos)
+      << out;
+}
+
+}  // namespace
+}  // namespace hearth::test
