@@ -1,4 +1,5 @@
-// Test plugin: every on_publish throws.
+// Test plugin: every on_publish throws (and so it gets disabled); it says
+// when it is stopped, which a disabled plugin still is.
 #include <stdexcept>
 
 #include "hearth/plugin.hpp"
@@ -8,6 +9,7 @@ class Throwing : public hearth::Plugin {
   PublishDecision on_publish(hearth::Host&, const hearth_publish_event&) override {
     throw std::runtime_error("on_publish always throws");
   }
+  void on_node_stop(hearth::Host& host) override { host.info("on_node_stop: releasing"); }
 };
 
 HEARTH_PLUGIN(Throwing, "throwing", "throws from on_publish")
