@@ -32,11 +32,11 @@ std::string http(const std::string& url, const std::string* post = nullptr) {
 
 }  // namespace
 
-Sink::Sink(int port, const std::string& cert, const std::string& key)
+Sink::Sink(int port, const std::string& cert, const std::string& key, const std::string& alpn)
     : port_(port),
-      process_("push-sink",
+      process_("push-sink-" + std::to_string(port),
                {HEARTH_PUSH_SINK, "--port", std::to_string(port), "--tls-port",
-                std::to_string(port + 1), "--cert", cert, "--key", key},
+                std::to_string(port + 1), "--cert", cert, "--key", key, "--tls-alpn", alpn},
                "/usr/bin/python3") {
   if (!process_.wait_for_log("push sink listening", std::chrono::seconds(10))) {
     throw std::runtime_error("the sink did not start: " + process_.log());

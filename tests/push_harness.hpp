@@ -25,9 +25,11 @@ struct Push {
 
 class Sink {
  public:
-  // Cleartext (h2c or HTTP/1.1) on `port`, TLS (ALPN h2 or http/1.1) on
-  // `port` + 1 with the given certificate. Throws if it does not start.
-  Sink(int port, const std::string& cert, const std::string& key);
+  // Cleartext (h2c or HTTP/1.1) on `port`, TLS on `port` + 1 with the given
+  // certificate, offering `alpn` ("h2,http/1.1"; "http/1.1": no HTTP/2).
+  // Throws if it does not start.
+  Sink(int port, const std::string& cert, const std::string& key,
+       const std::string& alpn = "h2,http/1.1");
 
   // FCM's path, over https or cleartext.
   std::string url(bool tls) const;

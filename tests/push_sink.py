@@ -4,7 +4,8 @@
 knowledge) and HTTP/1.1 keep-alive, records them, and can be told to be slow
 or to fail.
 
-    push_sink.py --port 7700 [--tls-port 7701 --cert cert.pem --key key.pem]
+    push_sink.py --port 7700 [--tls-port 7701 --cert cert.pem --key key.pem
+                              [--tls-alpn h2,http/1.1]]
 
 Endpoints (any protocol):
   POST /v1/projects/<p>/messages:send  a push (any other POST path works too)
@@ -265,6 +266,8 @@ async def main():
     parser.add_argument("--tls-port", type=int, help="TLS, ALPN h2 or http/1.1 (needs --cert)")
     parser.add_argument("--cert", help="PEM certificate chain for --tls-port")
     parser.add_argument("--key", help="PEM private key for --tls-port")
+    parser.add_argument("--tls-alpn", default="h2,http/1.1",
+                        help="protocols offered in ALPN (http/1.1 alone: a provider without h2)")
     args = parser.parse_args()
     sink = Sink()
     loop = asyncio.get_running_loop()
@@ -273,7 +276,7 @@ async def main():
     if args.tls_port:
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.load_cert_chain(args.cert, args.key)
-        tls.set_alpn_protocols(["h2", "http/1.1"])
+        tls.set_alpn_protocols(args.tls_alpn.split(","))
         servers.append(await loop.create_server(lambda: Connection(sink), "127.0.0.1",
                                                 args.tls_port, ssl=tls, backlog=1024))
     print("push sink listening on %d%s" % (

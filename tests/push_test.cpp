@@ -402,6 +402,31 @@ TEST_F(PushTest, Http11UsesABoundedPoolOfKeepAliveConnections) {
   EXPECT_GE(st["max_total_in_flight"], 2) << "the pool is used in parallel";
 }
 
+TEST_F(PushTest, AProviderWithoutHttp2GetsTheKeepAlivePool) {
+  // The default (http=2) against a provider whose TLS offers only HTTP/1.1.
+  const std::string key = (dir_ / "key.pem").string();
+  sink_ = std::make_unique<Sink>(base_ + 12, cert_, key, "http/1.1");
+  start({"pushers=1", "connections=3", "max_devices=1000"});
+  std::vector<std::string> devices;
+  for (int i = 0; i < 60; ++i) devices.push_back("dev-" + std::to_string(i));
+  {
+    App app(endpoint(), 9, {50});
+    ASSERT_TRUE(app.ready());
+    ASSERT_TRUE(app.register_devices(devices));
+    app.go_offline();
+  }
+  sink_->control(R"({"delay_ms": 20})");
+  publish(50, kEnvelope, envelope(1, "x", {9}));
+  ASSERT_TRUE(sink_->wait_count(60, 20s));
+  auto st = sink_->stats();
+  EXPECT_EQ(st["ok"], 60);
+  EXPECT_EQ(st["protocol_h2"], 0);
+  EXPECT_LE(st["connections"], 3);
+  EXPECT_EQ(st["max_in_flight"], 1);
+  EXPECT_GE(st["max_total_in_flight"], 2) << "the pool is used, not one connection";
+  EXPECT_TRUE(node_->wait_for_log("does not speak HTTP/2", 5s)) << node_->log();
+}
+
 // Resident memory of a process, in KiB.
 std::uint64_t rss_kib(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");

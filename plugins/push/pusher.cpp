@@ -43,21 +43,18 @@ Pusher::Pusher(const PushOptions& options, Collector& collector, TokenStore& sto
       auth_(auth),
       metrics_(metrics),
       warn_(std::move(warn)),
-      window_(options.http2 ? options.max_in_flight
-                            : std::min(options.max_in_flight, options.connections)),
+      window_(options.max_in_flight),
       jitter_state_(reinterpret_cast<std::uintptr_t>(this) | 1) {
   multi_ = curl_multi_init();
   if (!multi_) throw std::runtime_error("push: curl_multi_init failed");
   if (options.http2) {
     // One connection, every request a stream on it, at most `window` at once.
+    multiplexing_ = true;
     curl_multi_setopt(multi(multi_), CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     curl_multi_setopt(multi(multi_), CURLMOPT_MAX_HOST_CONNECTIONS, 1L);
     curl_multi_setopt(multi(multi_), CURLMOPT_MAX_CONCURRENT_STREAMS, static_cast<long>(window_));
   } else {
-    curl_multi_setopt(multi(multi_), CURLMOPT_PIPELINING, CURLPIPE_NOTHING);
-    curl_multi_setopt(multi(multi_), CURLMOPT_MAX_HOST_CONNECTIONS,
-                      static_cast<long>(options.connections));
-    curl_multi_setopt(multi(multi_), CURLMOPT_MAXCONNECTS, static_cast<long>(options.connections));
+    use_keep_alive_pool();
   }
   consumer_ = collector_.add_consumer([this] { curl_multi_wakeup(multi(multi_)); });
 }
@@ -66,6 +63,16 @@ Pusher::~Pusher() {
   stop(std::chrono::milliseconds(0));
   idle_.clear();
   curl_multi_cleanup(multi(multi_));
+}
+
+void Pusher::use_keep_alive_pool() {
+  multiplexing_ = false;
+  curl_multi_setopt(multi(multi_), CURLMOPT_PIPELINING, CURLPIPE_NOTHING);
+  curl_multi_setopt(multi(multi_), CURLMOPT_MAX_HOST_CONNECTIONS,
+                    static_cast<long>(options_.connections));
+  curl_multi_setopt(multi(multi_), CURLMOPT_MAXCONNECTS, static_cast<long>(options_.connections));
+  // One request per connection at a time: more would only wait inside libcurl.
+  window_ = std::min(options_.max_in_flight, options_.connections);
 }
 
 void Pusher::start() {
@@ -143,7 +150,7 @@ void Pusher::send(PushRequest request) {
                    : tls           ? CURL_HTTP_VERSION_2TLS
                                    : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
   // Wait for the one connection rather than open a second while it connects.
-  curl_easy_setopt(e, CURLOPT_PIPEWAIT, options_.http2 ? 1L : 0L);
+  curl_easy_setopt(e, CURLOPT_PIPEWAIT, multiplexing_ ? 1L : 0L);
   curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
   if (curl_multi_add_handle(multi(multi_), e) != CURLM_OK) {
     PushRequest back = std::move(t->request);
@@ -174,6 +181,15 @@ void Pusher::finish(void* easy, int code) {
   in_flight_.fetch_sub(1, std::memory_order_relaxed);
   long status = 0;
   if (code == CURLE_OK) curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+  if (code == CURLE_OK && multiplexing_) {
+    long version = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_HTTP_VERSION, &version);
+    if (version == CURL_HTTP_VERSION_1_0 || version == CURL_HTTP_VERSION_1_1) {
+      use_keep_alive_pool();
+      warn_("the provider does not speak HTTP/2 (ALPN chose HTTP/1.1): this pusher now keeps " +
+            std::to_string(options_.connections) + " keep-alive connections instead");
+    }
+  }
   const Outcome outcome = classify(status, code == CURLE_OPERATION_TIMEDOUT, t->response);
   if (code != CURLE_OK && code != CURLE_OPERATION_TIMEDOUT) {
     warn_(std::string("sending to the provider: ") +
@@ -211,7 +227,7 @@ void Pusher::finish(void* easy, int code) {
 
 void Pusher::run() {
   std::vector<PushRequest> batch;
-  batch.reserve(window_);
+  batch.reserve(options_.max_in_flight);
   Clock::time_point drain_until{};
   while (true) {
     const bool stopping = stopping_.load();

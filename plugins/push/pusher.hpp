@@ -4,7 +4,8 @@
 // request of a pusher is a stream on one connection, so `window` bounds the
 // provider's pending requests per connection (FCM allowed 100); over
 // HTTP/1.1 the pusher keeps a pool of `connections` keep-alive connections
-// and its window is the pool size.
+// and its window is the pool size. A provider that answers HTTP/2's ALPN
+// offer with HTTP/1.1 moves the pusher to the pool.
 #pragma once
 
 #include <atomic>
@@ -41,7 +42,7 @@ class Pusher {
   // abandons what is left (counted as shed: shutdown).
   void stop(std::chrono::milliseconds drain);
 
-  std::size_t window() const { return window_; }
+  std::size_t window() const { return window_.load(std::memory_order_relaxed); }
   std::size_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
   std::size_t waiting_retry() const { return waiting_.load(std::memory_order_relaxed); }
 
@@ -52,6 +53,8 @@ class Pusher {
   void send(PushRequest request);
   void finish(void* easy, int code);
   void retry_or_fail(PushRequest request, FailReason reason);
+  // HTTP/1.1: `connections` keep-alive connections, one request on each.
+  void use_keep_alive_pool();
   std::chrono::milliseconds backoff(int attempts);
 
   const PushOptions& options_;
@@ -60,7 +63,8 @@ class Pusher {
   AuthToken& auth_;
   PushMetrics& metrics_;
   Warn warn_;
-  const std::size_t window_;
+  std::atomic<std::size_t> window_;  // changes only on the pusher's thread
+  bool multiplexing_ = false;        // HTTP/2: every request a stream of one connection
   std::size_t consumer_ = 0;
 
   void* multi_ = nullptr;  // CURLM*, kept out of this header
