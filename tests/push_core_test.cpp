@@ -233,13 +233,16 @@ class PushStore : public ::testing::Test {
   std::filesystem::path dir_;
 };
 
+using Change = TokenStore::Change;
+
 TEST_F(PushStore, DevicesAndMembershipsSurviveReopening) {
   {
     TokenStore s(db(), 10);
-    s.add(1, "a", {10, 20});
+    EXPECT_EQ(s.add(1, "a", {10, 20}), Change::kDone);
     s.add(1, "b", {10, 20});
     s.add(2, "c", {20});
-  }
+    EXPECT_EQ(s.tokens_of(1), (std::vector<std::string>{"a", "b"})) << "seen before it is written";
+  }  // closing writes what waits
   TokenStore s(db(), 10);
   EXPECT_EQ(s.tokens_of(1), (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(s.members_with_devices(10), (std::vector<std::uint64_t>{1}));
@@ -250,34 +253,66 @@ TEST_F(PushStore, DevicesAndMembershipsSurviveReopening) {
 }
 
 TEST_F(PushStore, RemovalIsPerUserAndATokenMovesToItsNewUser) {
+  {
+    TokenStore s(db(), 10);
+    s.add(1, "a", {10});
+    EXPECT_EQ(s.remove("a", 2), Change::kNotFound) << "another user cannot remove it";
+    s.add(2, "a", {30});  // the phone changed hands
+    EXPECT_TRUE(s.tokens_of(1).empty());
+    EXPECT_TRUE(s.members_with_devices(10).empty());
+    EXPECT_EQ(s.tokens_of(2), (std::vector<std::string>{"a"}));
+    s.add(3, "b", {30});
+    EXPECT_EQ(s.remove("b"), Change::kDone);
+    EXPECT_EQ(s.remove("b"), Change::kNotFound);
+  }
   TokenStore s(db(), 10);
-  s.add(1, "a", {10});
-  EXPECT_FALSE(s.remove("a", 2)) << "another user cannot remove it";
-  s.add(2, "a", {30});  // the phone changed hands
   EXPECT_TRUE(s.tokens_of(1).empty());
-  EXPECT_TRUE(s.members_with_devices(10).empty());
   EXPECT_EQ(s.tokens_of(2), (std::vector<std::string>{"a"}));
-  EXPECT_TRUE(s.remove("a"));
-  EXPECT_FALSE(s.remove("a"));
-  EXPECT_EQ(s.device_count(), 0u);
+  EXPECT_TRUE(s.tokens_of(3).empty());
+  EXPECT_EQ(s.device_count(), 1u);
 }
 
 TEST_F(PushStore, AUserKeepsOnlyTheMostRecentDevices) {
+  {
+    TokenStore s(db(), 2);
+    s.add(1, "a", {10});
+    s.add(1, "b", {10});
+    s.add(1, "c", {10});
+    EXPECT_EQ(s.tokens_of(1), (std::vector<std::string>{"b", "c"}));
+  }
   TokenStore s(db(), 2);
-  s.add(1, "a", {10});
-  s.add(1, "b", {10});
-  s.add(1, "c", {10});
-  EXPECT_EQ(s.tokens_of(1), (std::vector<std::string>{"b", "c"}));
+  EXPECT_EQ(s.tokens_of(1), (std::vector<std::string>{"b", "c"})) << "the database agrees";
 }
 
-TEST_F(PushStore, ASecondProcessesCommitsAreSeenAfterRefresh) {
+TEST_F(PushStore, AnotherNodesRegistrationsAreSeenWithoutARestart) {
   TokenStore mine(db(), 10);
   TokenStore other(db(), 10);  // another node of this host, same file
   other.add(7, "x", {70});
-  EXPECT_TRUE(mine.tokens_of(7).empty());
-  mine.refresh_if_changed();
+  other.flush();
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (mine.tokens_of(7).empty() && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   EXPECT_EQ(mine.tokens_of(7), (std::vector<std::string>{"x"}));
   EXPECT_EQ(mine.members_with_devices(70), (std::vector<std::uint64_t>{7}));
+}
+
+TEST_F(PushStore, AStormOfRegistrationsIsWrittenInFull) {
+  {
+    TokenStore s(db(), 10);
+    for (std::uint64_t u = 1; u <= 20000; ++u) s.add(u, "t" + std::to_string(u), {u % 50});
+    s.flush();
+    EXPECT_EQ(s.write_failures(), 0u);
+  }
+  TokenStore s(db(), 10);
+  EXPECT_EQ(s.device_count(), 20000u);
+  EXPECT_EQ(s.members_with_devices(7).size(), 400u);
+}
+
+TEST_F(PushStore, ChangesBeyondThePendingLimitAreRefusedNotQueued) {
+  TokenStore s(db(), 10, /*max_pending=*/0);
+  EXPECT_EQ(s.add(1, "a", {10}), Change::kBusy);
+  EXPECT_TRUE(s.tokens_of(1).empty()) << "a refused change changes nothing";
 }
 
 TEST_F(PushStore, TokensAreCheckedAndAnUnusableFileIsAClearError) {

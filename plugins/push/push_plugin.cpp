@@ -11,11 +11,9 @@
 #include <curl/curl.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <memory>
 #include <msgpack.hpp>
 #include <mutex>
-#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -33,6 +31,9 @@
 namespace {
 
 using namespace hearth::push;
+
+// Device changes waiting for the database before registrations are refused.
+constexpr std::size_t kMaxPendingWrites = 100000;
 
 struct SessionInfo {  // session slot, on the session's shard
   std::uint64_t user = 0;
@@ -54,7 +55,8 @@ class Push : public hearth::Plugin {
         if (v == kUnset) return std::nullopt;
         return v;
       });
-      store_ = std::make_unique<TokenStore>(options_.db, options_.max_devices);
+      store_ = std::make_unique<TokenStore>(options_.db, options_.max_devices, kMaxPendingWrites,
+                                            [this](const std::string& w) { log_.add(w); });
       auth_ = std::make_unique<AuthToken>(options_.auth_token, options_.auth_token_file);
     } catch (const std::exception& e) {
       host.warn(e.what());
@@ -78,7 +80,6 @@ class Push : public hearth::Plugin {
                                                   [this](const std::string& w) { log_.add(w); }));
     }
     for (auto& p : pushers_) p->start();
-    refresher_ = std::thread([this] { refresh_loop(); });
     host.info("to " + options_.url + " over " + (options_.http2 ? "HTTP/2" : "HTTP/1.1") + ", " +
               std::to_string(options_.pushers) + " pusher(s) of " +
               std::to_string(pushers_.front()->window()) + " in flight, buffer " +
@@ -125,19 +126,20 @@ class Push : public hearth::Plugin {
     if (std::string why = TokenStore::check_token(token); !why.empty()) {
       return answer(host, ev, false, why);
     }
-    try {
-      if (ev.kind == kRegisterKind) {
-        store_->add(s->user, token, s->guilds);
-        host.count("devices_registered");
-        return answer(host, ev, true, "registered");
-      }
-      const bool removed = store_->remove(token, s->user);
-      if (removed) host.count("devices_removed");
-      return answer(host, ev, removed, removed ? "removed" : "no such device for this user");
-    } catch (const std::exception& e) {
-      host.warn(std::string("device store: ") + e.what());
-      return answer(host, ev, false, "the device store failed; try again");
+    using Change = TokenStore::Change;
+    const Change done = ev.kind == kRegisterKind ? store_->add(s->user, token, s->guilds)
+                                                 : store_->remove(token, s->user);
+    if (done == Change::kBusy) {
+      host.count("devices_busy");
+      return answer(host, ev, false, "too many device changes waiting to be stored; retry later");
     }
+    if (ev.kind == kRegisterKind) {
+      host.count("devices_registered");
+      return answer(host, ev, true, "registered");
+    }
+    if (done == Change::kNotFound) return answer(host, ev, false, "no such device for this user");
+    host.count("devices_removed");
+    return answer(host, ev, true, "removed");
   }
 
   // ---- guild side: who is live, and who gets a push ----
@@ -182,6 +184,7 @@ class Push : public hearth::Plugin {
     host.gauge("retried", metrics_.retried.load());
     host.gauge("no_device", metrics_.no_device.load());
     host.gauge("devices", store_->device_count());
+    host.gauge("device_write_failures", store_->write_failures());
     for (std::size_t i = 0; i < kShedNames.size(); ++i) {
       host.gauge(kShedNames[i], metrics_.shed[i].load());
     }
@@ -292,34 +295,15 @@ class Push : public hearth::Plugin {
     host.send_to_session(ev.session_id, kResultKind, std::string_view(b.data(), b.size()));
   }
 
-  // Stops the refresher and the pushers (requests in flight get a moment to
-  // finish); what is still buffered is shed (reason: shutdown) and counted.
+  // Stops the pushers (requests in flight get a moment to finish; what is
+  // still buffered is shed, reason: shutdown) and closes the device store.
   void shutdown() {
-    {
-      std::lock_guard lock(refresh_mu_);
-      stopping_ = true;
-    }
-    refresh_cv_.notify_all();
-    if (refresher_.joinable()) refresher_.join();
     for (auto& p : pushers_) p->stop(std::chrono::milliseconds(1000));
     if (collector_) collector_->close();
     pushers_.clear();
+    store_.reset();  // writes the device changes still waiting
     if (curl_ready_) curl_global_cleanup();
     curl_ready_ = false;
-  }
-
-  // Picks up devices other nodes of this host registered in the shared database.
-  void refresh_loop() {
-    std::unique_lock lock(refresh_mu_);
-    while (!refresh_cv_.wait_for(lock, std::chrono::milliseconds(250), [&] { return stopping_; })) {
-      lock.unlock();
-      try {
-        store_->refresh_if_changed();
-      } catch (const std::exception& e) {
-        log_.add(std::string("device store refresh: ") + e.what());
-      }
-      lock.lock();
-    }
   }
 
   PushOptions options_;
@@ -330,11 +314,6 @@ class Push : public hearth::Plugin {
   std::unique_ptr<Collector> collector_;
   std::vector<std::unique_ptr<Pusher>> pushers_;
   bool curl_ready_ = false;
-
-  std::mutex refresh_mu_;
-  std::condition_variable refresh_cv_;
-  bool stopping_ = false;
-  std::thread refresher_;
 };
 
 }  // namespace

@@ -2,11 +2,10 @@
 
 #include <sqlite3.h>
 
-#include <algorithm>
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
-#include <thread>
 
 namespace hearth::push {
 namespace {
@@ -16,7 +15,7 @@ class Statement {
  public:
   Statement(sqlite3* db, const char* sql) : db_(db) {
     if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
-      throw std::runtime_error(std::string("push store: ") + sqlite3_errmsg(db));
+      throw std::runtime_error(sqlite3_errmsg(db));
     }
   }
   ~Statement() { sqlite3_finalize(stmt_); }
@@ -36,7 +35,7 @@ class Statement {
     const int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    throw std::runtime_error(std::string("push store: ") + sqlite3_errmsg(db_));
+    throw std::runtime_error(sqlite3_errmsg(db_));
   }
   void run() {
     while (step()) {
@@ -62,54 +61,39 @@ std::uint64_t now_ms() {
                                         .count());
 }
 
-template <class T>
-void erase_value(std::vector<T>& v, const T& x) {
-  v.erase(std::remove(v.begin(), v.end(), x), v.end());
-}
-
 }  // namespace
 
-TokenStore::TokenStore(const std::string& path, std::size_t max_devices_per_user)
-    : max_devices_(std::max<std::size_t>(1, max_devices_per_user)) {
-  if (sqlite3_open_v2(path.c_str(), &db_,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                      nullptr) != SQLITE_OK) {
+TokenStore::TokenStore(const std::string& path, std::size_t max_devices_per_user,
+                       std::size_t max_pending, Warn warn)
+    : max_devices_(std::max<std::size_t>(1, max_devices_per_user)),
+      max_pending_(max_pending),
+      warn_(std::move(warn)),
+      index_(max_devices_) {
+  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+      SQLITE_OK) {
     std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
     throw std::runtime_error("cannot open the device database " + path + ": " + why);
   }
   try {
-    sqlite3_busy_timeout(db_, 2000);  // another node of this host may be writing
-    // Switching to WAL takes an exclusive lock without waiting on the busy
-    // handler: nodes starting together retry the set-up for a while.
-    for (int attempt = 0;; ++attempt) {
-      try {
-        exec("PRAGMA journal_mode=WAL");
-        exec("PRAGMA synchronous=NORMAL");
-        exec(
-            "CREATE TABLE IF NOT EXISTS devices(token TEXT PRIMARY KEY, user INTEGER NOT NULL, "
-            "updated_ms INTEGER NOT NULL)");
-        exec("CREATE INDEX IF NOT EXISTS devices_by_user ON devices(user)");
-        exec(
-            "CREATE TABLE IF NOT EXISTS members(user INTEGER NOT NULL, guild INTEGER NOT NULL, "
-            "PRIMARY KEY(user, guild))");
-        break;
-      } catch (const std::runtime_error&) {
-        const int code = sqlite3_errcode(db_);
-        if ((code != SQLITE_BUSY && code != SQLITE_LOCKED) || attempt >= 100) throw;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-    }
-    std::unique_lock lock(mu_);
-    reload_all();
+    set_up_schema();
+    seen_version_ = data_version();
+    index_ = read_all();
   } catch (const std::exception& e) {
     sqlite3_close(db_);
     db_ = nullptr;
     throw std::runtime_error("device database " + path + ": " + e.what());
   }
+  writer_ = std::thread([this] { writer_loop(); });
 }
 
 TokenStore::~TokenStore() {
+  {
+    std::unique_lock lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (writer_.joinable()) writer_.join();
   sqlite3_close(db_);
 }
 
@@ -119,6 +103,30 @@ void TokenStore::exec(const char* sql) {
     std::string why = err ? err : sqlite3_errmsg(db_);
     sqlite3_free(err);
     throw std::runtime_error(why);
+  }
+}
+
+void TokenStore::set_up_schema() {
+  sqlite3_busy_timeout(db_, 2000);  // another node of this host may be writing
+  // Switching to WAL takes an exclusive lock without waiting on the busy
+  // handler: nodes starting together retry the set-up for a while.
+  for (int attempt = 0;; ++attempt) {
+    try {
+      exec("PRAGMA journal_mode=WAL");
+      exec("PRAGMA synchronous=NORMAL");
+      exec(
+          "CREATE TABLE IF NOT EXISTS devices(token TEXT PRIMARY KEY, user INTEGER NOT NULL, "
+          "updated_ms INTEGER NOT NULL)");
+      exec("CREATE INDEX IF NOT EXISTS devices_by_user ON devices(user)");
+      exec(
+          "CREATE TABLE IF NOT EXISTS members(user INTEGER NOT NULL, guild INTEGER NOT NULL, "
+          "PRIMARY KEY(user, guild))");
+      return;
+    } catch (const std::runtime_error&) {
+      const int code = sqlite3_errcode(db_);
+      if ((code != SQLITE_BUSY && code != SQLITE_LOCKED) || attempt >= 100) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
   }
 }
 
@@ -133,99 +141,125 @@ std::string TokenStore::check_token(const std::string& token) {
   return {};
 }
 
-void TokenStore::add(std::uint64_t user, const std::string& token,
-                     const std::vector<std::uint64_t>& guilds) {
+TokenStore::Change TokenStore::add(std::uint64_t user, const std::string& token,
+                                   const std::vector<std::uint64_t>& guilds) {
+  {
+    std::unique_lock lock(mu_);
+    if (queue_.size() >= max_pending_) return Change::kBusy;
+    index_.add(user, token, guilds);
+    queue_.push_back(Op{true, user, token, guilds, now_ms()});
+    ++queued_;
+  }
+  wake_.notify_all();
+  return Change::kDone;
+}
+
+TokenStore::Change TokenStore::remove(const std::string& token, std::uint64_t user) {
+  {
+    std::unique_lock lock(mu_);
+    const std::uint64_t owner = index_.owner(token);
+    if (owner == 0 || (user != 0 && owner != user)) return Change::kNotFound;
+    if (queue_.size() >= max_pending_) return Change::kBusy;
+    index_.remove(token, owner);
+    queue_.push_back(Op{false, owner, token, {}, 0});
+    ++queued_;
+  }
+  wake_.notify_all();
+  return Change::kDone;
+}
+
+void TokenStore::flush() {
   std::unique_lock lock(mu_);
-  std::uint64_t previous_owner = 0;
+  const std::uint64_t target = queued_;
+  wake_.notify_all();
+  wake_.wait(lock, [&] { return written_ >= target; });
+}
+
+void TokenStore::writer_loop() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    wake_.wait_for(lock, std::chrono::milliseconds(250),
+                   [&] { return stopping_ || !queue_.empty(); });
+    if (stopping_ && queue_.empty()) break;
+    std::vector<Op> batch;
+    batch.swap(queue_);
+    const std::uint64_t upto = queued_;
+    lock.unlock();
+    try {
+      if (!batch.empty()) write(batch);
+    } catch (const std::exception& e) {
+      if (warn_) warn_(std::string("device database: ") + e.what());
+      lock.lock();
+      failures_ += batch.size();
+      lock.unlock();
+    }
+    // Another node of this host committed: reload (outside the lock).
+    std::optional<DeviceIndex> fresh;
+    try {
+      if (const auto version = data_version(); version != seen_version_) {
+        seen_version_ = version;
+        fresh = read_all();
+      }
+    } catch (const std::exception& e) {
+      if (warn_) warn_(std::string("device database reload: ") + e.what());
+    }
+    lock.lock();
+    written_ = upto;
+    if (fresh) install_locked(std::move(*fresh));
+    wake_.notify_all();
+  }
+}
+
+// One transaction for the whole batch.
+void TokenStore::write(const std::vector<Op>& batch) {
   exec("BEGIN IMMEDIATE");
   try {
-    Statement owner(db_, "SELECT user FROM devices WHERE token = ?");
-    owner.bind(1, token);
-    if (owner.step()) previous_owner = owner.u64(0);
     Statement put(db_, "INSERT OR REPLACE INTO devices(token, user, updated_ms) VALUES(?, ?, ?)");
-    put.bind(1, token).bind(2, user).bind(3, now_ms()).run();
     // Beyond the per-user limit, the least recently registered devices go.
     Statement trim(db_,
                    "DELETE FROM devices WHERE user = ?1 AND token NOT IN (SELECT token FROM "
                    "devices WHERE user = ?1 ORDER BY updated_ms DESC, rowid DESC LIMIT ?2)");
-    trim.bind(1, user).bind(2, static_cast<std::uint64_t>(max_devices_)).run();
     Statement forget(db_, "DELETE FROM members WHERE user = ?");
-    forget.bind(1, user).run();
     Statement join(db_, "INSERT OR IGNORE INTO members(user, guild) VALUES(?, ?)");
-    for (std::uint64_t g : guilds) {
-      join.bind(1, user).bind(2, g).run();
+    Statement drop(db_, "DELETE FROM devices WHERE token = ? AND user = ?");
+    for (const Op& op : batch) {
+      if (!op.add) {
+        drop.bind(1, op.token).bind(2, op.user).run();
+        continue;
+      }
+      put.bind(1, op.token).bind(2, op.user).bind(3, op.when_ms).run();
+      trim.bind(1, op.user).bind(2, static_cast<std::uint64_t>(max_devices_)).run();
+      forget.bind(1, op.user).run();
+      for (std::uint64_t g : op.guilds) join.bind(1, op.user).bind(2, g).run();
     }
     exec("COMMIT");
   } catch (...) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     throw;
   }
-  reload_user_locked(user);
-  if (previous_owner != 0 && previous_owner != user) reload_user_locked(previous_owner);
 }
 
-bool TokenStore::remove(const std::string& token, std::uint64_t user) {
-  std::unique_lock lock(mu_);
-  Statement owner(db_, "SELECT user FROM devices WHERE token = ?");
-  owner.bind(1, token);
-  if (!owner.step()) return false;
-  const std::uint64_t found = owner.u64(0);
-  if (user != 0 && found != user) return false;
-  Statement del(db_, "DELETE FROM devices WHERE token = ?");
-  del.bind(1, token).run();
-  reload_user_locked(found);
-  return true;
-}
-
-// Rebuilds one user's entries of the index from the database.
-void TokenStore::reload_user_locked(std::uint64_t user) {
-  if (auto it = tokens_.find(user); it != tokens_.end()) {
-    devices_ -= it->second.size();
-    tokens_.erase(it);
-  }
-  if (auto it = guilds_of_.find(user); it != guilds_of_.end()) {
-    for (std::uint64_t g : it->second) {
-      auto m = members_.find(g);
-      if (m == members_.end()) continue;
-      erase_value(m->second, user);
-      if (m->second.empty()) members_.erase(m);
-    }
-    guilds_of_.erase(it);
-  }
-  Statement devices(db_, "SELECT token FROM devices WHERE user = ? ORDER BY updated_ms");
-  devices.bind(1, user);
-  std::vector<std::string> tokens;
-  while (devices.step()) tokens.push_back(devices.text(0));
-  if (tokens.empty()) return;  // without a device, a user's guilds do not matter here
-  devices_ += tokens.size();
-  tokens_[user] = std::move(tokens);
-  Statement guilds(db_, "SELECT guild FROM members WHERE user = ?");
-  guilds.bind(1, user);
-  auto& mine = guilds_of_[user];
-  while (guilds.step()) {
-    mine.push_back(guilds.u64(0));
-    members_[mine.back()].push_back(user);
-  }
-}
-
-void TokenStore::reload_all() {
-  tokens_.clear();
-  guilds_of_.clear();
-  members_.clear();
-  devices_ = 0;
-  Statement devices(db_, "SELECT user, token FROM devices ORDER BY updated_ms");
-  while (devices.step()) {
-    tokens_[devices.u64(0)].push_back(devices.text(1));
-    ++devices_;
-  }
+// What the database holds, read without holding the index's lock (a large
+// table takes a while, and shards must not wait for it).
+DeviceIndex TokenStore::read_all() {
+  DeviceIndex fresh(max_devices_);
+  Statement devices(db_, "SELECT user, token FROM devices ORDER BY updated_ms, rowid");
+  while (devices.step()) fresh.load_device(devices.u64(0), devices.text(1));
   Statement guilds(db_, "SELECT user, guild FROM members");
-  while (guilds.step()) {
-    const std::uint64_t user = guilds.u64(0);
-    if (!tokens_.contains(user)) continue;
-    guilds_of_[user].push_back(guilds.u64(1));
-    members_[guilds.u64(1)].push_back(user);
+  while (guilds.step()) fresh.load_membership(guilds.u64(0), guilds.u64(1));
+  return fresh;
+}
+
+// Takes `fresh` as the index, with the changes not yet written on top.
+void TokenStore::install_locked(DeviceIndex fresh) {
+  index_ = std::move(fresh);
+  for (const Op& op : queue_) {
+    if (op.add) {
+      index_.add(op.user, op.token, op.guilds);
+    } else {
+      index_.remove(op.token, op.user);
+    }
   }
-  seen_version_ = data_version();
 }
 
 std::int64_t TokenStore::data_version() {
@@ -233,26 +267,24 @@ std::int64_t TokenStore::data_version() {
   return v.step() ? static_cast<std::int64_t>(v.u64(0)) : -1;
 }
 
-void TokenStore::refresh_if_changed() {
-  std::unique_lock lock(mu_);
-  if (data_version() != seen_version_) reload_all();
-}
-
 std::vector<std::string> TokenStore::tokens_of(std::uint64_t user) const {
   std::shared_lock lock(mu_);
-  auto it = tokens_.find(user);
-  return it == tokens_.end() ? std::vector<std::string>{} : it->second;
+  return index_.tokens_of(user);
 }
 
 std::vector<std::uint64_t> TokenStore::members_with_devices(std::uint64_t guild) const {
   std::shared_lock lock(mu_);
-  auto it = members_.find(guild);
-  return it == members_.end() ? std::vector<std::uint64_t>{} : it->second;
+  return index_.members_with_devices(guild);
 }
 
 std::size_t TokenStore::device_count() const {
   std::shared_lock lock(mu_);
-  return devices_;
+  return index_.device_count();
+}
+
+std::uint64_t TokenStore::write_failures() const {
+  std::shared_lock lock(mu_);
+  return failures_;
 }
 
 }  // namespace hearth::push
