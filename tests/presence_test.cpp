@@ -228,9 +228,11 @@ TEST_F(PresenceTest, MissedHeartbeatsTakeAUserOfflineAfterTheGracePeriod) {
 }
 
 TEST_F(PresenceTest, NewSubscriberGetsTheGuildSnapshot) {
+  // `a` is subscribed before `b` arrives: otherwise `b` may come online
+  // first, and `a` learns of it from its snapshot instead of an update.
   Member a(endpoint(), 11, {3});
-  Member b(endpoint(), 12, {3});
   ASSERT_TRUE(a.ready());
+  Member b(endpoint(), 12, {3});
   ASSERT_TRUE(b.ready());
   // Wait for "12 online" first: a set that reaches the guild before the
   // subscription's own decision is folded into one update (12 dnd).
