@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cli/demo_mentions.hpp"
 #include "cli/run_modes.hpp"
 #include "hearth/client.hpp"
 
@@ -21,8 +22,12 @@ namespace {
 using Clock = std::chrono::steady_clock;
 namespace hc = hearth::client;
 
-// The demo's own events; other kinds (presence updates) are counted apart.
+// The demo's own events; other kinds (presence updates, mentions) are
+// counted apart.
 constexpr std::uint64_t kDemoKind = 1;
+constexpr std::uint64_t kMentionKind = 2;
+constexpr std::uint64_t kPushEventKind = 310;  // the push plugin's envelope
+constexpr std::uint64_t kFirstOfflineUser = 1000000;
 
 std::uint64_t now_ns() {
   return static_cast<std::uint64_t>(
@@ -141,6 +146,18 @@ void run_demo(const DemoConfig& demo, const std::string& frontend, const std::st
   std::thread rx_a([&] { receive_loop(half_a, window, stop); });
   std::thread rx_b([&] { receive_loop(half_b, window, stop); });
 
+  // Push traffic: offline users with a device, mentioned at a steady rate.
+  const bool mentions = demo.offline_users > 0 && demo.mention_rate > 0;
+  if (mentions) {
+    const unsigned registered =
+        register_offline_devices(listen, kFirstOfflineUser, demo.offline_users, demo.guilds);
+    spdlog::info(
+        "demo: {} offline users with a device; {} mentions/s of them, each a push (the push "
+        "provider counts them){}",
+        registered, demo.mention_rate,
+        registered == 0 ? " -- no push plugin answered, so none will be pushed" : "");
+  }
+
   hc::Publisher publisher(frontend);
   std::string payload(demo.payload_bytes, 'x');
   const auto start = Clock::now();
@@ -149,6 +166,10 @@ void run_demo(const DemoConfig& demo, const std::string& frontend, const std::st
   std::uint64_t ready = 0, subscribed = 0;
   const auto interval = std::chrono::nanoseconds(1000000000ULL / demo.rate);
   auto next_publish = start + std::chrono::milliseconds(700);  // subscriptions settle first
+  const auto mention_interval =
+      std::chrono::nanoseconds(1000000000ULL / std::max(1u, demo.mention_rate));
+  auto next_mention = next_publish;
+  std::uint64_t mentions_window = 0;
   while (!stop) {
     const auto now = Clock::now();
     if (demo.duration_s && now - start > std::chrono::seconds(demo.duration_s)) break;
@@ -160,6 +181,13 @@ void run_demo(const DemoConfig& demo, const std::string& frontend, const std::st
       ++published;
       ++published_window;
       next_publish += interval;
+    }
+    for (int m = 0; mentions && next_mention <= now && m < 100; ++m) {
+      const unsigned i = static_cast<unsigned>(rng() % demo.offline_users);
+      publisher.publish(1 + i % demo.guilds, kPushEventKind,
+                        mention_envelope(kMentionKind, "mention", kFirstOfflineUser + i));
+      ++mentions_window;
+      next_mention += mention_interval;
     }
     std::vector<hc::Message> acks;
     publisher.poll(acks, std::chrono::milliseconds(0));
@@ -182,9 +210,11 @@ void run_demo(const DemoConfig& demo, const std::string& frontend, const std::st
                  max = percentile(lat, 1.0);
       spdlog::info(
           "demo: published {}/s | delivered {}/s | latency p50 {} us p99 {} us max {} us | "
-          "sessions {} ready, {} guild subscriptions | other events {} | sequence gaps {}",
-          published_window, deliveries, p50, p99, max, ready, subscribed, other, total_gaps);
+          "sessions {} ready, {} guild subscriptions | other events {} | sequence gaps {}{}",
+          published_window, deliveries, p50, p99, max, ready, subscribed, other, total_gaps,
+          mentions ? " | mentions " + std::to_string(mentions_window) + "/s" : std::string());
       published_window = 0;
+      mentions_window = 0;
       next_line += std::chrono::seconds(1);
       if (next_line < now) next_line = now + std::chrono::seconds(1);
     }

@@ -176,7 +176,11 @@ po::options_description demo_options() {
       "demo-payload-bytes", po::value<unsigned>()->default_value(100),
       "bytes per event (at least 16: the first 8 carry the send time)")(
       "demo-duration-s", po::value<unsigned>()->default_value(0),
-      "stop after this long (0: never)");
+      "stop after this long (0: never)")(
+      "demo-offline-users", po::value<unsigned>()->default_value(0),
+      "users who register a device and go offline (needs the push plugin)")(
+      "demo-mention-rate", po::value<unsigned>()->default_value(0),
+      "PUSH_EVENTs per second mentioning an offline user (needs the push plugin)");
   return d;
 }
 
@@ -318,6 +322,8 @@ DemoConfig demo_config(const po::variables_map& vm) {
   d.rate = vm["demo-rate"].as<unsigned>();
   d.payload_bytes = std::max(16u, vm["demo-payload-bytes"].as<unsigned>());
   d.duration_s = vm["demo-duration-s"].as<unsigned>();
+  d.offline_users = vm["demo-offline-users"].as<unsigned>();
+  d.mention_rate = vm["demo-mention-rate"].as<unsigned>();
   return d;
 }
 

@@ -25,7 +25,9 @@ struct DemoConfig {
   unsigned guilds_per_session = 3;
   unsigned rate = 2000;  // events per second over all guilds
   unsigned payload_bytes = 100;
-  unsigned duration_s = 0;  // 0: until interrupted
+  unsigned duration_s = 0;     // 0: until interrupted
+  unsigned offline_users = 0;  // with a device each, for the push plugin
+  unsigned mention_rate = 0;   // PUSH_EVENTs per second naming one of them
 };
 
 po::options_description common_options();

@@ -18,6 +18,7 @@ Endpoints (any protocol):
   GET  /requests?from=N   JSON list of recorded pushes from index N:
                   {token, guild, kind, user, payload, title, body, auth,
                    conn, protocol, status}
+  --report        a line a second on stdout while pushes arrive
   GET  /stats.msgpack, /requests.msgpack?from=N   the same in MessagePack
                   (stats flattened; requests as arrays in that field order)
 Prints "push sink listening on PORT" when ready.
@@ -266,6 +267,8 @@ async def main():
     parser.add_argument("--tls-port", type=int, help="TLS, ALPN h2 or http/1.1 (needs --cert)")
     parser.add_argument("--cert", help="PEM certificate chain for --tls-port")
     parser.add_argument("--key", help="PEM private key for --tls-port")
+    parser.add_argument("--report", action="store_true",
+                        help="print a line per second with the pushes received (the demo)")
     parser.add_argument("--tls-alpn", default="h2,http/1.1",
                         help="protocols offered in ALPN (http/1.1 alone: a provider without h2)")
     args = parser.parse_args()
@@ -281,7 +284,25 @@ async def main():
                                                 args.tls_port, ssl=tls, backlog=1024))
     print("push sink listening on %d%s" % (
         args.port, " and TLS on %d" % args.tls_port if args.tls_port else ""), flush=True)
-    await asyncio.gather(*(s.serve_forever() for s in servers))
+    tasks = [s.serve_forever() for s in servers]
+    if args.report:
+        tasks.append(report(sink))
+    await asyncio.gather(*tasks)
+
+
+async def report(sink):
+    """One line a second while pushes arrive."""
+    last = 0
+    while True:
+        await asyncio.sleep(1.0)
+        count = len(sink.records)
+        if count != last:
+            newest = sink.records[-1]
+            print("push provider: %d pushes/s | total %d, %d answered 200 | %d connection(s) | "
+                  "latest: user %s, %r" % (count - last, count, sink.by_status.get("200", 0),
+                                           sink.connections, newest.get("user"),
+                                           newest.get("body")), flush=True)
+            last = count
 
 
 if __name__ == "__main__":

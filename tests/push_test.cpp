@@ -623,3 +623,54 @@ TEST_F(PushTest, ThePythonMentionExampleReachesTheProvider) {
 
 }  // namespace
 }  // namespace hearth::test
+
+namespace hearth::test {
+namespace {
+
+// The README's main job, shortened: the demo's offline users get their pushes.
+TEST_F(PushTest, TheDemoMentionsOfflineUsersAndTheProviderGetsThePushes) {
+  std::string out;
+  const int code = run_hearth({"demo",
+                               "--frontend",
+                               tcp(base_),
+                               "--backend",
+                               tcp(base_ + 1),
+                               "--listen",
+                               tcp(base_ + 2),
+                               "--shards",
+                               "2",
+                               "--demo-connections",
+                               "4",
+                               "--demo-sessions-per-connection",
+                               "5",
+                               "--demo-rate",
+                               "200",
+                               "--demo-duration-s",
+                               "3",
+                               "--demo-offline-users",
+                               "20",
+                               "--demo-mention-rate",
+                               "20",
+                               "--plugin",
+                               std::string("push=") + HEARTH_PUSH_PLUGIN,
+                               "--plugin-option",
+                               "push.url=" + sink_->url(false),
+                               "--plugin-option",
+                               "push.http=1.1",
+                               "--plugin-option",
+                               "push.db=" + (dir_ / "demo.db").string()},
+                              &out);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("demo: 20 offline users with a device"), std::string::npos) << out;
+  EXPECT_NE(out.find("sequence gaps 0"), std::string::npos) << out;
+  const auto pushes = sink_->requests();
+  EXPECT_GE(pushes.size(), 20u) << out;
+  for (const auto& p : pushes) {
+    EXPECT_GE(p.user, 1000000u);
+    EXPECT_EQ(p.title, "You were mentioned");
+    EXPECT_EQ(p.status, 200);
+  }
+}
+
+}  // namespace
+}  // namespace hearth::test
