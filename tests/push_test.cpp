@@ -674,3 +674,38 @@ TEST_F(PushTest, TheDemoMentionsOfflineUsersAndTheProviderGetsThePushes) {
 
 }  // namespace
 }  // namespace hearth::test
+
+namespace hearth::test {
+namespace {
+
+// The provider goes away and comes back: pushes during the outage fail after
+// their retries (counted), the node is unaffected, and delivery resumes.
+TEST_F(PushTest, AProviderOutageIsCountedAndDeliveryResumesAfterIt) {
+  start({"max_attempts=2", "retry_base_ms=50", "timeout_ms=1000"});
+  {
+    App app(endpoint(), 6, {40});
+    ASSERT_TRUE(app.ready());
+    ASSERT_TRUE(app.register_devices({"dev"}));
+    app.go_offline();
+  }
+  publish(40, kEnvelope, envelope(1, "before", {6}));
+  ASSERT_TRUE(sink_->wait_count(1, 5s));
+  sink_.reset();  // the provider is down: connections are refused
+  for (int i = 0; i < 3; ++i) publish(40, kEnvelope, envelope(1, "during", {6}));
+  auto s = wait_stats([](auto& st) { return st["failed_connection"] == 3; }, 10s);
+  EXPECT_EQ(s["failed_connection"], 3u);
+  EXPECT_EQ(s["devices"], 1u) << "an outage says nothing about the token";
+  App live(endpoint(), 1, {40});  // the node serves sessions throughout
+  ASSERT_TRUE(live.ready());
+
+  const std::string key = (dir_ / "key.pem").string();
+  sink_ = std::make_unique<Sink>(base_ + 10, cert_, key);  // back, same address
+  publish(40, kEnvelope, envelope(1, "after", {6}));
+  ASSERT_TRUE(sink_->wait_count(1, 10s));
+  EXPECT_EQ(sink_->requests()[0].payload, "YWZ0ZXI=");  // base64("after")
+  s = wait_stats([](auto& st) { return st["sent"] == 2; }, 5s);
+  EXPECT_EQ(s["sent"], 2u);
+}
+
+}  // namespace
+}  // namespace hearth::test
