@@ -217,6 +217,10 @@ TEST(PushOptionsTest, BadValuesNameTheOption) {
   EXPECT_NE(error({{"url", url}, {"keep", "middle"}}).find("push.keep"), std::string::npos);
   EXPECT_NE(error({{"url", url}, {"guild_kinds", "42"}}).find("push.guild_kinds"),
             std::string::npos);
+  EXPECT_NE(error({{"url", url}, {"headers", "no colon here"}}).find("push.headers"),
+            std::string::npos);
+  EXPECT_EQ(parse({{"url", url}, {"headers", "A: 1; B: two"}}).headers,
+            (std::vector<std::string>{"A: 1", "B: two"}));
 }
 
 class PushStore : public ::testing::Test {

@@ -69,7 +69,7 @@ std::vector<Push> Sink::requests(std::size_t from) {
                              "/requests.msgpack?from=" + std::to_string(from));
   using Row =
       std::tuple<std::string, std::uint64_t, std::uint64_t, std::uint64_t, std::string, std::string,
-                 std::string, std::string, std::int64_t, std::string, std::int64_t>;
+                 std::string, std::string, std::int64_t, std::string, std::int64_t, std::string>;
   std::vector<Push> out;
   for (auto& r : msgpack::unpack(b.data(), b.size()).get().as<std::vector<Row>>()) {
     out.push_back(std::make_from_tuple<Push>(r));

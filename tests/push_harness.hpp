@@ -21,6 +21,7 @@ struct Push {
   std::int64_t conn;
   std::string protocol;
   std::int64_t status;
+  std::string headers;  // "name: value" lines, names in lower case, sorted
 };
 
 class Sink {

@@ -17,7 +17,7 @@ Endpoints (any protocol):
                   connection), max_total_in_flight
   GET  /requests?from=N   JSON list of recorded pushes from index N:
                   {token, guild, kind, user, payload, title, body, auth,
-                   conn, protocol, status}
+                   conn, protocol, status, headers ("name: value" lines)}
   --report        a line a second on stdout while pushes arrive
   GET  /stats.msgpack, /requests.msgpack?from=N   the same in MessagePack
                   (stats flattened; requests as arrays in that field order)
@@ -37,7 +37,7 @@ import h2.events
 import h2.settings
 
 RECORD_FIELDS = ["token", "guild", "kind", "user", "payload", "title", "body", "auth",
-                 "conn", "protocol", "status"]
+                 "conn", "protocol", "status", "headers"]
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
@@ -116,7 +116,9 @@ class Sink:
 
     def push(self, conn, headers, body):
         record = {"conn": conn.id, "protocol": conn.protocol,
-                  "auth": headers.get("authorization", ""), "t": time.time()}
+                  "auth": headers.get("authorization", ""), "t": time.time(),
+                  "headers": "\n".join("%s: %s" % (k, v) for k, v in sorted(headers.items())
+                                       if not k.startswith(":"))}
         try:
             msg = json.loads(body)["message"]
             data = msg.get("data", {})

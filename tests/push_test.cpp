@@ -257,7 +257,9 @@ TEST_F(PushTest, OnlyMembersWithNoLiveSessionGetPushes) {
 }
 
 TEST_F(PushTest, DevicesSurviveARestartAndInvalidTokensAreRemoved) {
-  start();
+  const std::vector<std::string> options = {
+      "headers=X-Gateway-Tenant: hearth-tests; X-Priority: high"};
+  start(options);
   {
     App app(endpoint(), 5, {30});
     ASSERT_TRUE(app.ready());
@@ -267,11 +269,15 @@ TEST_F(PushTest, DevicesSurviveARestartAndInvalidTokensAreRemoved) {
     EXPECT_EQ(app.results[3], std::make_tuple(kRemove, true, std::string("removed")));
   }
   ASSERT_EQ(node_->stop(), 0);
-  start();  // the same database
+  start(options);  // the same database
   sink_->control(R"({"unregistered": ["stale"]})");
   publish(30, kEnvelope, envelope(1, "one", {5}));
   ASSERT_TRUE(sink_->wait_count(2, 5s));
   EXPECT_EQ(tokens(sink_->requests()), (std::multiset<std::string>{"keep-me", "stale"}));
+  const std::string headers = sink_->requests()[0].headers;
+  EXPECT_NE(headers.find("x-gateway-tenant: hearth-tests"), std::string::npos) << headers;
+  EXPECT_NE(headers.find("x-priority: high"), std::string::npos) << headers;
+  EXPECT_NE(headers.find("content-type: application/json"), std::string::npos) << headers;
   auto s = wait_stats([](auto& st) { return st["failed_invalid_token"] == 1; }, 5s);
   EXPECT_EQ(s["failed_invalid_token"], 1u);
   EXPECT_EQ(s["devices"], 1u) << "the provider said 'stale' is gone";

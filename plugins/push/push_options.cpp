@@ -69,6 +69,19 @@ PushOptions parse_options(const std::function<std::optional<std::string>(const c
   if (auto v = get("auth_token")) o.auth_token = *v;
   if (auto v = get("auth_token_file")) o.auth_token_file = *v;
   if (auto v = get("ca_file")) o.ca_file = *v;
+  if (auto v = get("headers")) {
+    // "Name: value; Name: value"
+    for (auto h : split(*v, ';')) {
+      while (!h.empty() && h.front() == ' ') h.remove_prefix(1);
+      const auto colon = h.find(':');
+      if (colon == 0 || colon == std::string_view::npos ||
+          h.find_first_of("\r\n") != std::string_view::npos) {
+        throw std::invalid_argument("push.headers: '" + std::string(h) +
+                                    "' is not 'Name: value' (separate headers with ';')");
+      }
+      o.headers.emplace_back(h);
+    }
+  }
   if (auto v = get("http")) {
     if (*v == "2") {
       o.http2 = true;

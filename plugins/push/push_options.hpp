@@ -9,6 +9,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "collector.hpp"
 
@@ -17,10 +18,11 @@ namespace hearth::push {
 struct PushOptions {
   std::string url;  // required: the provider's send endpoint
   std::string auth_token;
-  std::string auth_token_file;  // re-read when it changes (a sidecar refreshes OAuth tokens)
-  std::string ca_file;          // extra CA bundle to trust (a company gateway's own CA)
-  bool http2 = true;            // false: HTTP/1.1 keep-alive pool
-  std::size_t connections = 4;  // HTTP/1.1: connections per pusher
+  std::string auth_token_file;       // re-read when it changes (a sidecar refreshes OAuth tokens)
+  std::string ca_file;               // extra CA bundle to trust (a company gateway's own CA)
+  std::vector<std::string> headers;  // extra "Name: value" headers on every request
+  bool http2 = true;                 // false: HTTP/1.1 keep-alive pool
+  std::size_t connections = 4;       // HTTP/1.1: connections per pusher
   std::size_t pushers = 2;
   std::size_t max_in_flight = 100;  // per pusher (per HTTP/2 connection)
   std::size_t buffer = 10000;

@@ -118,6 +118,7 @@ void Pusher::send(PushRequest request) {
   if (token != auth_seen_ || !headers_) {
     curl_slist* list = curl_slist_append(nullptr, "Content-Type: application/json");
     list = curl_slist_append(list, "Expect:");  // no 100-continue round trip on HTTP/1.1
+    for (const auto& h : options_.headers) list = curl_slist_append(list, h.c_str());
     if (!token->empty())
       list = curl_slist_append(list, ("Authorization: Bearer " + *token).c_str());
     headers_ = std::shared_ptr<void>(
