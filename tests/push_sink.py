@@ -11,6 +11,7 @@ Endpoints (any protocol):
   POST /v1/projects/<p>/messages:send  a push (any other POST path works too)
   POST /control   JSON, every field optional:
                   {"delay_ms": 0, "fail_status": 503, "fail_count": 0,
+                   "retry_after": 0 (seconds, sent with failures when > 0),
                    "unregistered": ["token", ...], "reset": true}
   GET  /stats     JSON: count, ok, by_status, connections and protocols (of
                   connections that carried pushes), max_in_flight (per
@@ -49,6 +50,7 @@ class Sink:
         self.delay_ms = 0
         self.fail_status = 503
         self.fail_count = 0
+        self.retry_after = 0
         self.unregistered = set()
         self.records = []
         self.by_status = {}
@@ -76,6 +78,7 @@ class Sink:
         self.delay_ms = c.get("delay_ms", self.delay_ms)
         self.fail_status = c.get("fail_status", self.fail_status)
         self.fail_count = c.get("fail_count", self.fail_count)
+        self.retry_after = c.get("retry_after", self.retry_after)
         self.unregistered |= set(c.get("unregistered", []))
         return 200, b'{"ok":true}'
 
@@ -113,6 +116,10 @@ class Sink:
         finally:
             conn.in_flight -= 1
             self.total_in_flight -= 1
+
+    def retrying(self, status):
+        """Whether an answer carries Retry-After (429 and 5xx, when configured)."""
+        return self.retry_after > 0 and (status == 429 or status >= 500)
 
     def push(self, conn, headers, body):
         record = {"conn": conn.id, "protocol": conn.protocol,
@@ -221,9 +228,10 @@ class Connection(asyncio.Protocol):
             self, headers.get(":method"), headers.get(":path"), headers, body)
         if self.transport.is_closing():
             return
+        extra = [("retry-after", str(self.sink.retry_after))] if self.sink.retrying(status) else []
         self.h2.send_headers(stream_id, [(":status", str(status)),
                                          ("content-type", "application/json"),
-                                         ("content-length", str(len(answer)))])
+                                         ("content-length", str(len(answer)))] + extra)
         self.h2.send_data(stream_id, answer, end_stream=True)
         self.transport.write(self.h2.data_to_send())
 
@@ -258,9 +266,11 @@ class Connection(asyncio.Protocol):
             status, answer = await self.sink.handle(self, method, path, headers, body)
             if self.transport.is_closing():
                 return
+            extra = (b"Retry-After: %d\r\n" % self.sink.retry_after
+                     if self.sink.retrying(status) else b"")
             self.transport.write(
-                b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-                % (status, len(answer)) + answer)
+                b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n"
+                % (status, len(answer), extra) + answer)
 
 
 async def main():

@@ -319,6 +319,25 @@ TEST_F(PushTest, ServerErrorsAreRetriedWithBackoffThenCountedAsFailed) {
   EXPECT_EQ(sink_->stat("count"), 6);
 }
 
+TEST_F(PushTest, TheProvidersRetryAfterIsAFloorForTheBackoff) {
+  start();  // retry_base_ms=50: without Retry-After the retry comes within 100 ms
+  {
+    App app(endpoint(), 6, {40});
+    ASSERT_TRUE(app.ready());
+    ASSERT_TRUE(app.register_devices({"dev"}));
+    app.go_offline();
+  }
+  sink_->control(R"({"fail_status": 429, "fail_count": 1, "retry_after": 1})");
+  publish(40, kEnvelope, envelope(1, "slow down", {6}));
+  ASSERT_TRUE(sink_->wait_count(1, 5s));
+  const auto first = std::chrono::steady_clock::now();
+  ASSERT_TRUE(sink_->wait_count(2, 5s));
+  EXPECT_GE(std::chrono::steady_clock::now() - first, 900ms) << "Retry-After: 1 was honoured";
+  auto pushes = sink_->requests();
+  EXPECT_EQ(pushes[0].status, 429);
+  EXPECT_EQ(pushes[1].status, 200);
+}
+
 TEST_F(PushTest, TimeoutsAreRetriedAndCountedAndTheConnectionStaysUsable) {
   start({"timeout_ms=300", "max_attempts=2"});
   {

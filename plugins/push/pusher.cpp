@@ -3,6 +3,8 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <cctype>
+#include <string_view>
 
 #include "fcm.hpp"
 
@@ -12,6 +14,7 @@ struct Pusher::Transfer {
   CURL* easy = nullptr;
   PushRequest request;
   std::string body;
+  std::chrono::seconds retry_after{0};  // the provider's Retry-After, if it sent one
   std::string response;
   std::shared_ptr<void> headers;  // keeps the header list alive while sending
   ~Transfer() {
@@ -30,6 +33,23 @@ size_t keep_response(char* data, size_t size, size_t count, void* user) {
   auto* out = static_cast<std::string*>(user);
   const size_t n = size * count;
   if (out->size() < 4096) out->append(data, std::min(n, 4096 - out->size()));
+  return n;
+}
+
+// Picks the provider's Retry-After (seconds; FCM sends it with 429 and 503).
+size_t read_header(char* data, size_t size, size_t count, void* user) {
+  const size_t n = size * count;
+  const std::string_view line(data, n);
+  constexpr std::string_view kName = "retry-after:";
+  if (line.size() > kName.size() &&
+      std::equal(kName.begin(), kName.end(), line.begin(),
+                 [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
+    long seconds = 0;
+    for (char c : line.substr(kName.size())) {
+      if (c >= '0' && c <= '9') seconds = std::min(seconds * 10 + (c - '0'), 3600L);
+    }
+    *static_cast<std::chrono::seconds*>(user) = std::chrono::seconds(seconds);
+  }
   return n;
 }
 
@@ -139,6 +159,9 @@ void Pusher::send(PushRequest request) {
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, static_cast<curl_slist*>(t->headers.get()));
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &keep_response);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &t->response);
+  t->retry_after = std::chrono::seconds(0);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &read_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, &t->retry_after);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.timeout.count()));
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(std::min<long long>(options_.timeout.count(), 5000)));
@@ -163,9 +186,13 @@ void Pusher::send(PushRequest request) {
   active_.insert(t.release());  // owned by the multi handle until finish()
 }
 
-void Pusher::retry_or_fail(PushRequest request, FailReason reason) {
+void Pusher::retry_or_fail(PushRequest request, FailReason reason,
+                           std::chrono::seconds retry_after) {
   if (request.attempts < options_.max_attempts && !stopping_.load()) {
-    const auto at = Clock::now() + backoff(request.attempts);
+    // The provider's Retry-After, when it gave one, is a floor (at most 60 s).
+    const auto wait = std::max<Clock::duration>(backoff(request.attempts),
+                                                std::min(retry_after, std::chrono::seconds(60)));
+    const auto at = Clock::now() + wait;
     retries_.emplace(at, std::move(request));
     waiting_.store(retries_.size(), std::memory_order_relaxed);
     return;
@@ -197,6 +224,7 @@ void Pusher::finish(void* easy, int code) {
           curl_easy_strerror(static_cast<CURLcode>(code)));
   }
   PushRequest request = std::move(t->request);
+  const auto retry_after = t->retry_after;
   t->headers.reset();
   idle_.push_back(std::move(t));
   switch (outcome.action) {
@@ -208,7 +236,7 @@ void Pusher::finish(void* easy, int code) {
       break;
     }
     case Outcome::Action::kRetry:
-      retry_or_fail(std::move(request), outcome.reason);
+      retry_or_fail(std::move(request), outcome.reason, retry_after);
       break;
     case Outcome::Action::kFail:
       metrics_.count_failed(outcome.reason);

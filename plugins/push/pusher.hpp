@@ -52,7 +52,8 @@ class Pusher {
   void run();
   void send(PushRequest request);
   void finish(void* easy, int code);
-  void retry_or_fail(PushRequest request, FailReason reason);
+  void retry_or_fail(PushRequest request, FailReason reason,
+                     std::chrono::seconds retry_after = std::chrono::seconds(0));
   // HTTP/1.1: `connections` keep-alive connections, one request on each.
   void use_keep_alive_pool();
   std::chrono::milliseconds backoff(int attempts);
