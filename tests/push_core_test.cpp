@@ -276,6 +276,16 @@ TEST_F(PushStore, RemovalIsPerUserAndATokenMovesToItsNewUser) {
   EXPECT_EQ(s.device_count(), 1u);
 }
 
+TEST_F(PushStore, UserZeroIsAUserLikeAnyOther) {
+  TokenStore s(db(), 10);
+  s.add(5, "theirs", {10});
+  s.add(0, "mine", {10});
+  EXPECT_EQ(s.remove("theirs", 0), Change::kNotFound) << "user 0 is not 'any user'";
+  EXPECT_EQ(s.tokens_of(5), (std::vector<std::string>{"theirs"}));
+  EXPECT_EQ(s.remove("mine", 0), Change::kDone);
+  EXPECT_TRUE(s.tokens_of(0).empty());
+}
+
 TEST_F(PushStore, AUserKeepsOnlyTheMostRecentDevices) {
   {
     TokenStore s(db(), 2);

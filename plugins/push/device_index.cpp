@@ -31,16 +31,17 @@ void DeviceIndex::add(std::uint64_t user, const std::string& token,
   }
 }
 
-bool DeviceIndex::remove(const std::string& token, std::uint64_t user) {
-  const std::uint64_t found = owner(token);
-  if (found == 0 || (user != 0 && found != user)) return false;
-  erase_token(found, token);
+bool DeviceIndex::remove(const std::string& token, std::optional<std::uint64_t> user) {
+  const auto found = owner(token);
+  if (!found || (user && *found != *user)) return false;
+  erase_token(*found, token);
   return true;
 }
 
-std::uint64_t DeviceIndex::owner(const std::string& token) const {
+std::optional<std::uint64_t> DeviceIndex::owner(const std::string& token) const {
   auto it = owner_.find(token);
-  return it == owner_.end() ? 0 : it->second;
+  if (it == owner_.end()) return std::nullopt;
+  return it->second;
 }
 
 void DeviceIndex::erase_token(std::uint64_t user, const std::string& token) {

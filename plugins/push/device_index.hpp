@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -18,10 +19,10 @@ class DeviceIndex {
   // `token` becomes `user`'s newest device (taken from any other owner), and
   // `guilds` the user's memberships.
   void add(std::uint64_t user, const std::string& token, const std::vector<std::uint64_t>& guilds);
-  // Forgets `token`; with `user` != 0 only if it is that user's. Whether it was.
-  bool remove(const std::string& token, std::uint64_t user);
-  // The token's owner, or 0.
-  std::uint64_t owner(const std::string& token) const;
+  // Forgets `token`; with `user`, only if it is that user's. Whether it was.
+  bool remove(const std::string& token, std::optional<std::uint64_t> user);
+  // The token's owner (user ids are any uint64, 0 included).
+  std::optional<std::uint64_t> owner(const std::string& token) const;
 
   // Loading what the database holds: devices oldest first, then memberships.
   void load_device(std::uint64_t user, const std::string& token);

@@ -154,14 +154,14 @@ TokenStore::Change TokenStore::add(std::uint64_t user, const std::string& token,
   return Change::kDone;
 }
 
-TokenStore::Change TokenStore::remove(const std::string& token, std::uint64_t user) {
+TokenStore::Change TokenStore::remove(const std::string& token, std::optional<std::uint64_t> user) {
   {
     std::unique_lock lock(mu_);
-    const std::uint64_t owner = index_.owner(token);
-    if (owner == 0 || (user != 0 && owner != user)) return Change::kNotFound;
+    const auto owner = index_.owner(token);
+    if (!owner || (user && *owner != *user)) return Change::kNotFound;
     if (queue_.size() >= max_pending_) return Change::kBusy;
     index_.remove(token, owner);
-    queue_.push_back(Op{false, owner, token, {}, 0});
+    queue_.push_back(Op{false, *owner, token, {}, 0});
     ++queued_;
   }
   wake_.notify_all();

@@ -22,6 +22,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -57,8 +58,8 @@ class TokenStore {
   // by another user moves to this one.
   Change add(std::uint64_t user, const std::string& token,
              const std::vector<std::uint64_t>& guilds);
-  // Forgets `token`; with `user` != 0, only if it is that user's.
-  Change remove(const std::string& token, std::uint64_t user = 0);
+  // Forgets `token`; with `user`, only if it is that user's.
+  Change remove(const std::string& token, std::optional<std::uint64_t> user = std::nullopt);
   // Returns once every change made before the call is committed (or failed).
   void flush();
 
