@@ -289,15 +289,23 @@ TEST_F(PresenceTest, MalformedRequestsAreAnsweredAndCannotDisableThePlugin) {
   int errors = 0;
   for (int i = 0; i < 15; ++i) bad.plugin_message(session, 200, "not msgpack at all");
   bad.plugin_message(session, 200, set_payload(9, ""));  // no such status
+  // Headers that claim billions of elements or bytes, and deep nesting: refused
+  // before anything is allocated.
+  for (const std::string& crafted :
+       {std::string("\xdd\xff\xff\xff\xff", 5), std::string("\xdf\xff\xff\xff\xff", 5),
+        std::string("\xc6\xff\xff\xff\xff", 5), std::string("\xdb\xff\xff\xff\xff", 5),
+        std::string(100000, '\x91')}) {
+    bad.plugin_message(session, 200, crafted);
+  }
   const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (errors < 16 && std::chrono::steady_clock::now() < end) {
+  while (errors < 21 && std::chrono::steady_clock::now() < end) {
     msgs.clear();
     bad.poll(msgs, std::chrono::milliseconds(20));
     for (auto& m : msgs) {
       if (auto* p = std::get_if<hc::PluginMessage>(&m); p && p->kind == 206) ++errors;
     }
   }
-  EXPECT_EQ(errors, 16);
+  EXPECT_EQ(errors, 21);
   // Presence still works for everyone.
   Member user(endpoint(), 7, {1});
   ASSERT_TRUE(user.ready());

@@ -542,6 +542,19 @@ TEST_F(PushTest, BadRequestsAreAnsweredAndBreakNothing) {
 
   publish(70, kEnvelope, "garbage");
   EXPECT_NE(last_error.find("PUSH_EVENT payload must be"), std::string::npos) << last_error;
+  // Headers that claim billions of elements or bytes, and deep nesting:
+  // refused before anything is allocated, from a client and from a publisher.
+  for (const std::string& crafted :
+       {std::string("\xdd\xff\xff\xff\xff", 5), std::string("\xdf\xff\xff\xff\xff", 5),
+        std::string("\xc6\xff\xff\xff\xff", 5), std::string("\xdb\xff\xff\xff\xff", 5),
+        std::string(100000, '\x91')}) {
+    app.raw_plugin_message(kRegister, crafted);
+    last_error.clear();
+    publish(70, kEnvelope, crafted);
+    EXPECT_NE(last_error.find("PUSH_EVENT payload must be"), std::string::npos) << last_error;
+  }
+  ASSERT_TRUE(app.pump_until([&] { return app.results.size() == 8; }, 5s));
+  for (std::size_t i = 3; i < 8; ++i) EXPECT_FALSE(std::get<1>(app.results[i]));
   last_error.clear();
   publish(70, kEnvelope, envelope(kEnvelope, "x", {7}));
   EXPECT_NE(last_error.find("PUSH_EVENT kind"), std::string::npos) << last_error;

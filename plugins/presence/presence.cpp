@@ -133,7 +133,7 @@ class Presence : public hearth::Plugin {
     if (ev.kind == kPageRequestKind) {
       std::uint64_t guild = 0, page = 0;
       try {
-        auto h = msgpack::unpack(static_cast<const char*>(ev.payload.data), ev.payload.size);
+        auto h = unpack_untrusted(ev.payload.data, ev.payload.size);
         std::tie(guild, page) = h.get().as<std::tuple<std::uint64_t, std::uint64_t>>();
       } catch (const std::exception&) {
         return refuse(host, ev.session_id, "PRESENCE_PAGE payload must be [guild, page]");
@@ -169,8 +169,7 @@ class Presence : public hearth::Plugin {
     set.connected = true;
     if (ev.subscription_data.size > 0) {  // a session that set a status before
       try {
-        auto h = msgpack::unpack(static_cast<const char*>(ev.subscription_data.data),
-                                 ev.subscription_data.size);
+        auto h = unpack_untrusted(ev.subscription_data.data, ev.subscription_data.size);
         auto [status, activity, when] =
             h.get().as<std::tuple<std::uint8_t, std::string, std::uint64_t>>();
         if (when * 1000 > set.stamp) {
@@ -325,7 +324,7 @@ class Presence : public hearth::Plugin {
   void serve_page(hearth::Host& host, const hearth_publish_event& ev) {
     std::uint64_t session = 0, page = 0;
     try {
-      auto h = msgpack::unpack(static_cast<const char*>(ev.payload.data), ev.payload.size);
+      auto h = unpack_untrusted(ev.payload.data, ev.payload.size);
       std::tie(session, page) = h.get().as<std::tuple<std::uint64_t, std::uint64_t>>();
     } catch (const std::exception&) {
       return;
@@ -358,7 +357,7 @@ class Presence : public hearth::Plugin {
 
   static bool parse_set(hearth_bytes payload, std::uint8_t* status, std::string* activity) {
     try {
-      auto h = msgpack::unpack(static_cast<const char*>(payload.data), payload.size);
+      auto h = unpack_untrusted(payload.data, payload.size);
       auto t = h.get().as<std::tuple<std::uint8_t, std::string>>();
       *status = std::get<0>(t);
       *activity = std::get<1>(t).substr(0, 128);
@@ -381,7 +380,7 @@ class Presence : public hearth::Plugin {
   static bool parse_internal(hearth_bytes payload, std::uint64_t* user, std::uint64_t* session,
                              std::uint8_t* status, std::string* activity, std::uint64_t* when) {
     try {
-      auto h = msgpack::unpack(static_cast<const char*>(payload.data), payload.size);
+      auto h = unpack_untrusted(payload.data, payload.size);
       auto t = h.get()
                    .as<std::tuple<std::uint64_t, std::uint64_t, std::uint8_t, std::string,
                                   std::uint64_t>>();

@@ -118,7 +118,7 @@ class Push : public hearth::Plugin {
     if (!s) return;
     std::string token;
     try {
-      auto h = msgpack::unpack(static_cast<const char*>(ev.payload.data), ev.payload.size);
+      auto h = unpack_untrusted(ev.payload.data, ev.payload.size);
       token = std::get<0>(h.get().as<std::tuple<std::string>>());
     } catch (const std::exception&) {
       return answer(host, ev, false, "the payload must be [token]");
@@ -212,7 +212,7 @@ class Push : public hearth::Plugin {
     std::vector<std::uint64_t> users;
     auto event = std::make_shared<PushEvent>();
     try {
-      auto h = msgpack::unpack(static_cast<const char*>(ev.payload.data), ev.payload.size);
+      auto h = unpack_untrusted(ev.payload.data, ev.payload.size);
       auto t = h.get()
                    .as<std::tuple<std::uint64_t, std::string, std::vector<std::uint64_t>,
                                   std::string, std::string>>();

@@ -1,7 +1,9 @@
 // Message kinds of the push plugin (docs/push.md). Payloads are MessagePack.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <msgpack.hpp>
 
 namespace hearth::push {
 
@@ -16,5 +18,14 @@ inline constexpr std::uint64_t kResultKind = 302;
 // [kind, payload, [user...], title, body]. Live sessions receive `payload` as
 // an event of `kind`; the named users with no live session get a push.
 inline constexpr std::uint64_t kDefaultEnvelopeKind = 310;
+
+// Client and publisher bytes are untrusted: sizes and depth are bounded, so a
+// crafted header (an array "of 4 billion") is refused before anything is
+// allocated. Throws msgpack's exceptions (std::exception) on bad input.
+inline msgpack::object_handle unpack_untrusted(const void* data, std::size_t size) {
+  return msgpack::unpack(static_cast<const char*>(data), size, nullptr, nullptr,
+                         msgpack::unpack_limit(/*array=*/100000, /*map=*/1000, /*str=*/1 << 20,
+                                               /*bin=*/1 << 20, /*ext=*/1024, /*depth=*/8));
+}
 
 }  // namespace hearth::push
