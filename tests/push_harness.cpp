@@ -67,9 +67,10 @@ std::int64_t Sink::stat(const std::string& name) {
 std::vector<Push> Sink::requests(std::size_t from) {
   const std::string b = http("http://127.0.0.1:" + std::to_string(port_) +
                              "/requests.msgpack?from=" + std::to_string(from));
-  using Row =
-      std::tuple<std::string, std::uint64_t, std::uint64_t, std::uint64_t, std::string, std::string,
-                 std::string, std::string, std::int64_t, std::string, std::int64_t, std::string>;
+  using Row = std::tuple<std::string, std::uint64_t, std::uint64_t, std::uint64_t, std::string,
+                         std::string, std::string, std::string, std::int64_t, std::string,
+                         std::int64_t, std::string, double>;
+  static_assert(std::tuple_size_v<Row> == 13, "one element per Push field, in order");
   std::vector<Push> out;
   for (auto& r : msgpack::unpack(b.data(), b.size()).get().as<std::vector<Row>>()) {
     out.push_back(std::make_from_tuple<Push>(r));

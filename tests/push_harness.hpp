@@ -22,6 +22,7 @@ struct Push {
   std::string protocol;
   std::int64_t status;
   std::string headers;  // "name: value" lines, names in lower case, sorted
+  double arrived;       // when the sink answered it (after any delay), seconds since the epoch
 };
 
 class Sink {

@@ -18,7 +18,8 @@ Endpoints (any protocol):
                   connection), max_total_in_flight
   GET  /requests?from=N   JSON list of recorded pushes from index N:
                   {token, guild, kind, user, payload, title, body, auth,
-                   conn, protocol, status, headers ("name: value" lines)}
+                   conn, protocol, status, headers ("name: value" lines),
+                   t (when it was answered, seconds since the epoch)}
   --report        a line a second on stdout while pushes arrive
   GET  /stats.msgpack, /requests.msgpack?from=N   the same in MessagePack
                   (stats flattened; requests as arrays in that field order)
@@ -38,7 +39,7 @@ import h2.events
 import h2.settings
 
 RECORD_FIELDS = ["token", "guild", "kind", "user", "payload", "title", "body", "auth",
-                 "conn", "protocol", "status", "headers"]
+                 "conn", "protocol", "status", "headers", "t"]
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 

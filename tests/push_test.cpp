@@ -329,11 +329,9 @@ TEST_F(PushTest, TheProvidersRetryAfterIsAFloorForTheBackoff) {
   }
   sink_->control(R"({"fail_status": 429, "fail_count": 1, "retry_after": 1})");
   publish(40, kEnvelope, envelope(1, "slow down", {6}));
-  ASSERT_TRUE(sink_->wait_count(1, 5s));
-  const auto first = std::chrono::steady_clock::now();
   ASSERT_TRUE(sink_->wait_count(2, 5s));
-  EXPECT_GE(std::chrono::steady_clock::now() - first, 900ms) << "Retry-After: 1 was honoured";
   auto pushes = sink_->requests();
+  EXPECT_GE(pushes[1].arrived - pushes[0].arrived, 0.95) << "Retry-After: 1 was honoured";
   EXPECT_EQ(pushes[0].status, 429);
   EXPECT_EQ(pushes[1].status, 200);
 }
