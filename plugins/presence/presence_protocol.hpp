@@ -1,9 +1,9 @@
 // The presence plugin's messages (docs/presence.md). Payloads are MessagePack.
 #pragma once
 
-#include <cstddef>
 #include <cstdint>
-#include <msgpack.hpp>
+
+#include "shared/untrusted_msgpack.hpp"
 
 namespace hearth::presence {
 
@@ -26,13 +26,6 @@ inline constexpr std::uint64_t kInternalPageKind = 205;
 // Plugin -> client, PLUGIN_MESSAGE: [text], the answer to a malformed request.
 inline constexpr std::uint64_t kErrorKind = 206;
 
-// Client and publisher bytes are untrusted: sizes and depth are bounded, so a
-// crafted header (an array "of 4 billion") is refused before anything is
-// allocated. Throws msgpack's exceptions (std::exception) on bad input.
-inline msgpack::object_handle unpack_untrusted(const void* data, std::size_t size) {
-  return msgpack::unpack(static_cast<const char*>(data), size, nullptr, nullptr,
-                         msgpack::unpack_limit(/*array=*/100000, /*map=*/1000, /*str=*/1 << 20,
-                                               /*bin=*/1 << 20, /*ext=*/1024, /*depth=*/8));
-}
+using hearth::plugins::unpack_untrusted;
 
 }  // namespace hearth::presence

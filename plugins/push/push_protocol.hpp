@@ -1,9 +1,9 @@
 // Message kinds of the push plugin (docs/push.md). Payloads are MessagePack.
 #pragma once
 
-#include <cstddef>
 #include <cstdint>
-#include <msgpack.hpp>
+
+#include "shared/untrusted_msgpack.hpp"
 
 namespace hearth::push {
 
@@ -19,13 +19,6 @@ inline constexpr std::uint64_t kResultKind = 302;
 // an event of `kind`; the named users with no live session get a push.
 inline constexpr std::uint64_t kDefaultEnvelopeKind = 310;
 
-// Client and publisher bytes are untrusted: sizes and depth are bounded, so a
-// crafted header (an array "of 4 billion") is refused before anything is
-// allocated. Throws msgpack's exceptions (std::exception) on bad input.
-inline msgpack::object_handle unpack_untrusted(const void* data, std::size_t size) {
-  return msgpack::unpack(static_cast<const char*>(data), size, nullptr, nullptr,
-                         msgpack::unpack_limit(/*array=*/100000, /*map=*/1000, /*str=*/1 << 20,
-                                               /*bin=*/1 << 20, /*ext=*/1024, /*depth=*/8));
-}
+using hearth::plugins::unpack_untrusted;
 
 }  // namespace hearth::push
