@@ -3,6 +3,7 @@
 #include <charconv>
 #include <stdexcept>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace hearth::push {
@@ -55,6 +56,20 @@ PushOptions parse_options(const std::function<std::optional<std::string>(const c
       field = static_cast<std::remove_reference_t<decltype(field)>>(n);
     }
   };
+  // An option with two spellings; anything else names both.
+  auto either = [&]<class T>(const char* key, T& field, std::pair<const char*, T> first,
+                             std::pair<const char*, T> second) {
+    auto v = get(key);
+    if (!v) return;
+    if (*v == first.first) {
+      field = first.second;
+    } else if (*v == second.first) {
+      field = second.second;
+    } else {
+      throw std::invalid_argument(std::string("push.") + key + " must be " + first.first + " or " +
+                                  second.first + ", not '" + *v + "'");
+    }
+  };
   auto millis = [&](const char* key, std::chrono::milliseconds& field, std::uint64_t min) {
     std::uint64_t n = static_cast<std::uint64_t>(field.count());
     number(key, n, min);
@@ -82,28 +97,12 @@ PushOptions parse_options(const std::function<std::optional<std::string>(const c
       o.headers.emplace_back(h);
     }
   }
-  if (auto v = get("http")) {
-    if (*v == "2") {
-      o.http2 = true;
-    } else if (*v == "1.1") {
-      o.http2 = false;
-    } else {
-      throw std::invalid_argument("push.http must be 2 or 1.1, not '" + *v + "'");
-    }
-  }
+  either("http", o.http2, {"2", true}, {"1.1", false});
   number("connections", o.connections, 1);
   number("pushers", o.pushers, 1);
   number("max_in_flight", o.max_in_flight, 1);
   number("buffer", o.buffer, 1);
-  if (auto v = get("keep")) {
-    if (*v == "newest") {
-      o.keep = Keep::kNewest;
-    } else if (*v == "oldest") {
-      o.keep = Keep::kOldest;
-    } else {
-      throw std::invalid_argument("push.keep must be newest or oldest, not '" + *v + "'");
-    }
-  }
+  either("keep", o.keep, {"newest", Keep::kNewest}, {"oldest", Keep::kOldest});
   millis("max_age_ms", o.max_age, 0);
   millis("timeout_ms", o.timeout, 1);
   number("max_attempts", o.max_attempts, 1);
