@@ -63,7 +63,9 @@ void Broker::run(const std::atomic<bool>& stop) {
     const int timeout_ms = pending_.empty() ? 100 : 1;
     zmq::poll(items, paused ? 1 : 2, std::chrono::milliseconds(timeout_ms));
     // Bounded bursts per socket keep either side from starving the other.
-    for (int i = 0; i < 1024 && recv_frames(backend_, frames); ++i) on_backend(frames);
+    // One clock read per burst: liveness needs no finer time than that.
+    const auto received = Clock::now();
+    for (int i = 0; i < 1024 && recv_frames(backend_, frames); ++i) on_backend(frames, received);
     if (!frontend_paused()) {
       for (int i = 0; i < 1024 && recv_frames(frontend_, frames); ++i) {
         on_frontend(frames);
@@ -154,7 +156,7 @@ void Broker::on_frontend(Frames& frames) {
   }
 }
 
-void Broker::on_backend(Frames& frames) {
+void Broker::on_backend(Frames& frames, Clock::time_point received) {
   // [node, destination, header, ...]
   if (frames.size() < 3) {
     ++stats_.malformed;
@@ -162,7 +164,7 @@ void Broker::on_backend(Frames& frames) {
                  view_of(frames[0]));
     return;
   }
-  membership_.heard_from(view_of(frames[0]), Clock::now());
+  membership_.heard_from(view_of(frames[0]), received);
   const std::string_view dest = view_of(frames[1]);
   if (dest.empty()) {
     wire::HeaderReader r(frames[2].data(), frames[2].size());

@@ -57,7 +57,7 @@ class Broker {
 
  private:
   void on_frontend(Frames& frames);
-  void on_backend(Frames& frames);
+  void on_backend(Frames& frames, std::chrono::steady_clock::time_point received);
   void on_register(const std::string& from, wire::HeaderReader& reader);
   void reply_error(const zmq::message_t& publisher, protocol::Code code, const std::string& text,
                    std::uint64_t ref);
