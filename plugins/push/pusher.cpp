@@ -121,6 +121,18 @@ std::chrono::milliseconds Pusher::backoff(int attempts) {
       half + static_cast<long long>(jitter_state_ % static_cast<std::uint64_t>(half + 1)));
 }
 
+void Pusher::refresh_headers() {
+  auto token = auth_.current();
+  if (token == auth_seen_ && headers_) return;
+  curl_slist* list = curl_slist_append(nullptr, "Content-Type: application/json");
+  list = curl_slist_append(list, "Expect:");  // no 100-continue round trip on HTTP/1.1
+  for (const auto& h : options_.headers) list = curl_slist_append(list, h.c_str());
+  if (!token->empty()) list = curl_slist_append(list, ("Authorization: Bearer " + *token).c_str());
+  headers_ = std::shared_ptr<void>(
+      list, [](void* l) { curl_slist_free_all(static_cast<curl_slist*>(l)); });
+  auth_seen_ = token;
+}
+
 void Pusher::send(PushRequest request) {
   std::unique_ptr<Transfer> t;
   if (!idle_.empty()) {
@@ -133,17 +145,6 @@ void Pusher::send(PushRequest request) {
       retry_or_fail(std::move(request), FailReason::kConnection);
       return;
     }
-  }
-  auto token = auth_.current();
-  if (token != auth_seen_ || !headers_) {
-    curl_slist* list = curl_slist_append(nullptr, "Content-Type: application/json");
-    list = curl_slist_append(list, "Expect:");  // no 100-continue round trip on HTTP/1.1
-    for (const auto& h : options_.headers) list = curl_slist_append(list, h.c_str());
-    if (!token->empty())
-      list = curl_slist_append(list, ("Authorization: Bearer " + *token).c_str());
-    headers_ = std::shared_ptr<void>(
-        list, [](void* l) { curl_slist_free_all(static_cast<curl_slist*>(l)); });
-    auth_seen_ = token;
   }
   ++request.attempts;
   if (request.attempts > 1) metrics_.retried.fetch_add(1, std::memory_order_relaxed);
@@ -271,6 +272,7 @@ void Pusher::run() {
     }
     const auto now = Clock::now();
     if (!stopping) {
+      refresh_headers();  // once per turn, not per request: the token rarely changes
       while (!retries_.empty() && retries_.begin()->first <= now) {
         PushRequest r = std::move(retries_.begin()->second);
         retries_.erase(retries_.begin());

@@ -50,6 +50,8 @@ class Pusher {
   struct Transfer;
 
   void run();
+  // The request headers, rebuilt when the auth token changed. Before send().
+  void refresh_headers();
   void send(PushRequest request);
   void finish(void* easy, int code);
   void retry_or_fail(PushRequest request, FailReason reason,
