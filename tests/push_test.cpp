@@ -155,6 +155,20 @@ class PushTest : public ::testing::Test {
     ASSERT_TRUE(node_->wait_for_log("with 1 guild node(s)", 10s)) << node_->log();
   }
   std::string endpoint() const { return tcp(base_ + 2); }
+  // `user`, a member of `guilds`, registers `tokens`, then goes offline.
+  void offline_user(std::uint64_t user, std::vector<std::uint64_t> guilds,
+                    const std::vector<std::string>& tokens) {
+    App app(endpoint(), user, std::move(guilds));
+    ASSERT_TRUE(app.ready());
+    ASSERT_TRUE(app.register_devices(tokens));
+    app.go_offline();
+  }
+  // "dev-0" .. "dev-<n-1>".
+  static std::vector<std::string> numbered_devices(int n) {
+    std::vector<std::string> out;
+    for (int i = 0; i < n; ++i) out.push_back("dev-" + std::to_string(i));
+    return out;
+  }
   void publish(std::uint64_t guild, std::uint64_t kind, const std::string& payload) {
     if (!publisher_) publisher_ = std::make_unique<hc::Publisher>(tcp(base_));
     publisher_->publish(guild, kind, payload, ++acks_);
@@ -292,12 +306,7 @@ TEST_F(PushTest, DevicesSurviveARestartAndInvalidTokensAreRemoved) {
 
 TEST_F(PushTest, ServerErrorsAreRetriedWithBackoffThenCountedAsFailed) {
   start({"max_attempts=3"});
-  {
-    App app(endpoint(), 6, {40});
-    ASSERT_TRUE(app.ready());
-    ASSERT_TRUE(app.register_devices({"dev"}));
-    app.go_offline();
-  }
+  ASSERT_NO_FATAL_FAILURE(offline_user(6, {40}, {"dev"}));
   sink_->control(R"({"fail_status": 503, "fail_count": 2})");
   publish(40, kEnvelope, envelope(1, "a", {6}));
   ASSERT_TRUE(sink_->wait_count(3, 5s));
@@ -321,12 +330,7 @@ TEST_F(PushTest, ServerErrorsAreRetriedWithBackoffThenCountedAsFailed) {
 
 TEST_F(PushTest, TheProvidersRetryAfterIsAFloorForTheBackoff) {
   start();  // retry_base_ms=50: without Retry-After the retry comes within 100 ms
-  {
-    App app(endpoint(), 6, {40});
-    ASSERT_TRUE(app.ready());
-    ASSERT_TRUE(app.register_devices({"dev"}));
-    app.go_offline();
-  }
+  ASSERT_NO_FATAL_FAILURE(offline_user(6, {40}, {"dev"}));
   sink_->control(R"({"fail_status": 429, "fail_count": 1, "retry_after": 1})");
   publish(40, kEnvelope, envelope(1, "slow down", {6}));
   ASSERT_TRUE(sink_->wait_count(2, 5s));
@@ -338,12 +342,7 @@ TEST_F(PushTest, TheProvidersRetryAfterIsAFloorForTheBackoff) {
 
 TEST_F(PushTest, TimeoutsAreRetriedAndCountedAndTheConnectionStaysUsable) {
   start({"timeout_ms=300", "max_attempts=2"});
-  {
-    App app(endpoint(), 6, {40});
-    ASSERT_TRUE(app.ready());
-    ASSERT_TRUE(app.register_devices({"dev"}));
-    app.go_offline();
-  }
+  ASSERT_NO_FATAL_FAILURE(offline_user(6, {40}, {"dev"}));
   sink_->control(R"({"delay_ms": 1000})");  // slower than the 300 ms timeout
   publish(40, kEnvelope, envelope(1, "late", {6}));
   auto s = wait_stats([](auto& st) { return st["failed_timeout"] == 1; }, 10s);
@@ -362,12 +361,7 @@ TEST_F(PushTest, TheAuthTokenFileIsReReadWhenItChanges) {
   const auto file = dir_ / "fcm-token";
   std::ofstream(file) << "first-token\n";
   start({"auth_token_file=" + file.string()});
-  {
-    App app(endpoint(), 6, {40});
-    ASSERT_TRUE(app.ready());
-    ASSERT_TRUE(app.register_devices({"dev"}));
-    app.go_offline();
-  }
+  ASSERT_NO_FATAL_FAILURE(offline_user(6, {40}, {"dev"}));
   publish(40, kEnvelope, envelope(1, "a", {6}));
   ASSERT_TRUE(sink_->wait_count(1, 5s));
   EXPECT_EQ(sink_->requests()[0].auth, "Bearer first-token");
@@ -382,14 +376,7 @@ TEST_F(PushTest, TheAuthTokenFileIsReReadWhenItChanges) {
 
 TEST_F(PushTest, InFlightNeverExceedsTheWindowPerHttp2Connection) {
   start({"pushers=2", "max_in_flight=8", "max_devices=1000"});
-  std::vector<std::string> devices;
-  for (int i = 0; i < 300; ++i) devices.push_back("dev-" + std::to_string(i));
-  {
-    App app(endpoint(), 9, {50});
-    ASSERT_TRUE(app.ready());
-    ASSERT_TRUE(app.register_devices(devices));
-    app.go_offline();
-  }
+  ASSERT_NO_FATAL_FAILURE(offline_user(9, {50}, numbered_devices(300)));
   sink_->control(R"({"delay_ms": 50})");
   publish(50, kEnvelope, envelope(1, "x", {9}));
   ASSERT_TRUE(sink_->wait_count(300, 20s));
@@ -405,14 +392,7 @@ TEST_F(PushTest, InFlightNeverExceedsTheWindowPerHttp2Connection) {
 
 TEST_F(PushTest, Http11UsesABoundedPoolOfKeepAliveConnections) {
   start({"http=1.1", "pushers=1", "connections=3", "max_devices=1000"}, false);
-  std::vector<std::string> devices;
-  for (int i = 0; i < 120; ++i) devices.push_back("dev-" + std::to_string(i));
-  {
-    App app(endpoint(), 9, {50});
-    ASSERT_TRUE(app.ready());
-    ASSERT_TRUE(app.register_devices(devices));
-    app.go_offline();
-  }
+  ASSERT_NO_FATAL_FAILURE(offline_user(9, {50}, numbered_devices(120)));
   sink_->control(R"({"delay_ms": 20})");
   publish(50, kEnvelope, envelope(1, "x", {9}));
   ASSERT_TRUE(sink_->wait_count(120, 20s));
@@ -430,14 +410,7 @@ TEST_F(PushTest, AProviderWithoutHttp2GetsTheKeepAlivePool) {
   const std::string key = (dir_ / "key.pem").string();
   sink_ = std::make_unique<Sink>(base_ + 12, cert_, key, "http/1.1");
   start({"pushers=1", "connections=3", "max_devices=1000"});
-  std::vector<std::string> devices;
-  for (int i = 0; i < 60; ++i) devices.push_back("dev-" + std::to_string(i));
-  {
-    App app(endpoint(), 9, {50});
-    ASSERT_TRUE(app.ready());
-    ASSERT_TRUE(app.register_devices(devices));
-    app.go_offline();
-  }
+  ASSERT_NO_FATAL_FAILURE(offline_user(9, {50}, numbered_devices(60)));
   sink_->control(R"({"delay_ms": 20})");
   publish(50, kEnvelope, envelope(1, "x", {9}));
   ASSERT_TRUE(sink_->wait_count(60, 20s));
@@ -464,16 +437,9 @@ TEST_F(PushTest, ABurstOf20xTheBufferIsShedCountedAndDeliveryRecovers) {
   // Buffer 500; one pusher of 10 in flight; the provider takes 20 ms a push:
   // at most ~500 pushes/s drain, far below the burst.
   start({"buffer=500", "pushers=1", "max_in_flight=10", "max_devices=100"});
-  std::vector<std::string> devices;
-  for (int i = 0; i < 100; ++i) devices.push_back("dev-" + std::to_string(i));
   App watcher(endpoint(), 1, {60});  // a live member: must stay served
   ASSERT_TRUE(watcher.ready());
-  {
-    App app(endpoint(), 9, {60});
-    ASSERT_TRUE(app.ready());
-    ASSERT_TRUE(app.register_devices(devices));
-    app.go_offline();
-  }
+  ASSERT_NO_FATAL_FAILURE(offline_user(9, {60}, numbered_devices(100)));
   sink_->control(R"({"delay_ms": 20})");
 
   // Before: 100 pushes at the steady rate.
@@ -718,12 +684,7 @@ namespace {
 // their retries (counted), the node is unaffected, and delivery resumes.
 TEST_F(PushTest, AProviderOutageIsCountedAndDeliveryResumesAfterIt) {
   start({"max_attempts=2", "retry_base_ms=50", "timeout_ms=1000"});
-  {
-    App app(endpoint(), 6, {40});
-    ASSERT_TRUE(app.ready());
-    ASSERT_TRUE(app.register_devices({"dev"}));
-    app.go_offline();
-  }
+  ASSERT_NO_FATAL_FAILURE(offline_user(6, {40}, {"dev"}));
   publish(40, kEnvelope, envelope(1, "before", {6}));
   ASSERT_TRUE(sink_->wait_count(1, 5s));
   sink_.reset();  // the provider is down: connections are refused
