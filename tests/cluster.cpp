@@ -146,6 +146,14 @@ std::vector<std::string> presence_node_args(const std::string& name, const std::
           "presence.grace_ms=" + std::to_string(grace_ms)};
 }
 
+std::vector<std::string> all_in_one_args(int base, const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"all-in-one",  "--frontend",  tcp(base),
+                                   "--backend",   tcp(base + 1), "--listen",
+                                   tcp(base + 2), "--shards",    "2"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
 int run_hearth(const std::vector<std::string>& args, std::string* output,
                const std::string& program) {
   const std::string path = "/tmp/hearth-test-" + std::to_string(getpid()) + "-cmd.log";

@@ -48,6 +48,10 @@ class Process {
   pid_t pid_ = -1;
 };
 
+// Arguments for `hearth all-in-one` with 2 shards: publishers on `base`, the
+// broker's node socket on base + 1, sessions on base + 2; then `extra`.
+std::vector<std::string> all_in_one_args(int base, const std::vector<std::string>& extra = {});
+
 // Arguments for a `hearth node` with the presence plugin (required) loaded.
 std::vector<std::string> presence_node_args(const std::string& name, const std::string& roles,
                                             int broker_port, int listen_port, int grace_ms);

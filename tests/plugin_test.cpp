@@ -35,9 +35,7 @@ class Plugins : public ::testing::Test {
  protected:
   void start(std::vector<std::string> extra) {
     base_ = port_base() + 6;
-    std::vector<std::string> args = {
-        "all-in-one",   "--frontend", tcp(base_), "--backend",           tcp(base_ + 1), "--listen",
-        tcp(base_ + 2), "--shards",   "2",        "--stats-interval-ms", "300"};
+    auto args = all_in_one_args(base_, {"--stats-interval-ms", "300"});
     args.insert(args.end(), extra.begin(), extra.end());
     node_ = std::make_unique<Process>("plugins", args);
     ASSERT_TRUE(node_->wait_for_log("with 1 guild node(s)", std::chrono::seconds(10)))

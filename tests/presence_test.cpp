@@ -121,25 +121,10 @@ class PresenceTest : public ::testing::Test {
   void start(const std::string& heartbeat_ms, const std::string& timeout_ms,
              const std::vector<std::string>& extra = {}) {
     base_ = port_base() + 13;
-    std::vector<std::string> args = {"all-in-one",
-                                     "--frontend",
-                                     tcp(base_),
-                                     "--backend",
-                                     tcp(base_ + 1),
-                                     "--listen",
-                                     tcp(base_ + 2),
-                                     "--shards",
-                                     "2",
-                                     "--client-heartbeat-ms",
-                                     heartbeat_ms,
-                                     "--client-timeout-ms",
-                                     timeout_ms,
-                                     "--plugin",
-                                     std::string("presence=") + HEARTH_PRESENCE_PLUGIN,
-                                     "--plugin-required",
-                                     "presence",
-                                     "--plugin-option",
-                                     "presence.grace_ms=400"};
+    auto args = all_in_one_args(
+        base_, {"--client-heartbeat-ms", heartbeat_ms, "--client-timeout-ms", timeout_ms,
+                "--plugin", std::string("presence=") + HEARTH_PRESENCE_PLUGIN, "--plugin-required",
+                "presence", "--plugin-option", "presence.grace_ms=400"});
     args.insert(args.end(), extra.begin(), extra.end());
     node_ = std::make_unique<Process>("presence", args);
     ASSERT_TRUE(node_->wait_for_log("with 1 guild node(s)", std::chrono::seconds(10)))

@@ -128,21 +128,9 @@ class PushTest : public ::testing::Test {
   }
   // HTTP/2 over TLS, as to FCM, unless `tls` is false.
   void start(const std::vector<std::string>& options = {}, bool tls = true) {
-    std::vector<std::string> args = {"all-in-one",
-                                     "--frontend",
-                                     tcp(base_),
-                                     "--backend",
-                                     tcp(base_ + 1),
-                                     "--listen",
-                                     tcp(base_ + 2),
-                                     "--shards",
-                                     "2",
-                                     "--stats-interval-ms",
-                                     "100",
-                                     "--plugin",
-                                     std::string("push=") + HEARTH_PUSH_PLUGIN,
-                                     "--plugin-required",
-                                     "push"};
+    auto args = all_in_one_args(
+        base_, {"--stats-interval-ms", "100", "--plugin", std::string("push=") + HEARTH_PUSH_PLUGIN,
+                "--plugin-required", "push"});
     std::vector<std::string> all = {"url=" + sink_->url(tls), "ca_file=" + cert_,
                                     "auth_token=secret-token",
                                     "db=" + (dir_ / "devices.db").string(), "retry_base_ms=50"};
