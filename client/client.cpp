@@ -1,5 +1,6 @@
 #include "hearth/client.hpp"
 
+#include <type_traits>
 #include <zmq.hpp>
 
 #include "common/frames.hpp"
@@ -42,23 +43,35 @@ void send_raw_frames(zmq::socket_t& s, const std::vector<std::string>& frames) {
 }
 
 // Decodes one message from a server; malformed input from the server becomes
-// a ServerError so the caller sees it.
+// a ServerError so the caller sees it. Header fields and EVENTS entry fields
+// beyond those read here are ignored, and so are unknown message types: the
+// protocol only grows by appending them within a version.
 void decode(Frames& frames, std::vector<Message>& out) {
   wire::HeaderReader r(frames[0].data(), frames[0].size());
   auto fail = [&](const std::string& why) {
     out.emplace_back(ServerError{static_cast<std::uint32_t>(protocol::Code::kMalformed),
                                  "client could not decode a server message: " + why, 0});
   };
+  auto code = [&](const char* field) { return static_cast<std::uint32_t>(r.u64(field)); };
   if (!r.ok()) return fail(r.error().text);
   switch (static_cast<Type>(r.type())) {
     case Type::kReady: {
-      Ready m{r.u64("request_id"), r.u64("session_id"), r.u64("heartbeat_ms")};
-      if (r.ok()) return out.emplace_back(m), void();
+      Ready m{r.u64("request_id"), r.u64("session_id"), r.u64("heartbeat_ms"),
+              std::string(r.bin("resume_token")), 0};
+      m.resume_grace_ms = r.u64("resume_grace_ms");
+      if (r.ok()) return out.emplace_back(std::move(m)), void();
       break;
     }
     case Type::kSubscribed: {
-      Subscribed m{r.u64("session_id"), r.u64("guild_id"),
-                   static_cast<std::uint32_t>(r.u64("code")), r.u64("guild_seq")};
+      Subscribed m{};
+      m.session_id = r.u64("session_id");
+      m.seq = r.u64("seq");
+      m.guild_id = r.u64("guild_id");
+      m.code = code("code");
+      m.epoch = r.u64("epoch");
+      m.guild_seq = r.u64("guild_seq");
+      m.request_id = r.u64("request_id");
+      m.refetch = r.u64("refetch") != 0;
       if (r.ok()) return out.emplace_back(m), void();
       break;
     }
@@ -67,15 +80,15 @@ void decode(Frames& frames, std::vector<Message>& out) {
       const msgpack::object* items = r.array("events", wire::kMaxArrayItems, &n);
       for (std::size_t i = 0; i < n && r.ok(); ++i) {
         const msgpack::object& e = items[i];
-        if (e.type != msgpack::type::ARRAY || e.via.array.size < 8) {
+        if (e.type != msgpack::type::ARRAY || e.via.array.size < 9) {
           return fail(
-              "EVENTS entry is not [session_id, seq, guild_id, kind, guild_seq, frame, offset, "
-              "length]");
+              "EVENTS entry is not [session_id, seq, guild_id, kind, epoch, guild_seq, frame, "
+              "offset, length]");
         }
         const msgpack::object* f = e.via.array.ptr;
-        const std::uint64_t frame = r.u64_of(f[5], "frame");
-        const std::uint64_t offset = r.u64_of(f[6], "offset");
-        const std::uint64_t length = r.u64_of(f[7], "length");
+        const std::uint64_t frame = r.u64_of(f[6], "frame");
+        const std::uint64_t offset = r.u64_of(f[7], "offset");
+        const std::uint64_t length = r.u64_of(f[8], "length");
         if (!r.ok()) break;
         if (frame == 0 || frame >= frames.size() || offset > frames[frame].size() ||
             length > frames[frame].size() - offset) {
@@ -85,32 +98,55 @@ void decode(Frames& frames, std::vector<Message>& out) {
                  r.u64_of(f[1], "seq"),
                  r.u64_of(f[2], "guild_id"),
                  r.u64_of(f[3], "kind"),
-                 r.u64_of(f[4], "guild_seq"),
+                 r.u64_of(f[4], "epoch"),
+                 r.u64_of(f[5], "guild_seq"),
                  std::string(view_of(frames[frame]).substr(offset, length))};
         if (r.ok()) out.emplace_back(std::move(ev));
       }
       if (r.ok()) return;
       break;
     }
+    case Type::kUnsubscribed: {
+      Unsubscribed m{r.u64("session_id"), r.u64("seq"), r.u64("guild_id"), r.u64("request_id")};
+      if (r.ok()) return out.emplace_back(m), void();
+      break;
+    }
+    case Type::kGuildUnavailable: {
+      GuildUnavailable m{r.u64("session_id"), r.u64("seq"), r.u64("guild_id"), code("code")};
+      if (r.ok()) return out.emplace_back(m), void();
+      break;
+    }
+    case Type::kResumed: {
+      Resumed m{r.u64("request_id"), r.u64("session_id"), r.u64("replayed")};
+      if (r.ok()) return out.emplace_back(m), void();
+      break;
+    }
+    case Type::kInvalidSession: {
+      InvalidSession m{r.u64("request_id"), r.u64("session_id"), code("code"), {}};
+      m.reason = std::string(r.str("reason"));
+      if (r.ok()) return out.emplace_back(std::move(m)), void();
+      break;
+    }
     case Type::kSessionClosed: {
-      SessionClosed m{r.u64("session_id"), static_cast<std::uint32_t>(r.u64("code")),
-                      std::string(r.str("reason"))};
+      SessionClosed m{r.u64("session_id"), code("code"), {}};
+      m.reason = std::string(r.str("reason"));
       if (r.ok()) return out.emplace_back(std::move(m)), void();
       break;
     }
     case Type::kError: {
-      ServerError m{static_cast<std::uint32_t>(r.u64("code")), std::string(r.str("text")),
-                    r.u64("ref")};
+      ServerError m{code("code"), {}, 0};
+      m.text = std::string(r.str("text"));
+      m.ref = r.u64("ref");
       if (r.ok()) return out.emplace_back(std::move(m)), void();
       break;
     }
     case Type::kHeartbeatAck: {
-      HeartbeatAck m{r.u64("nonce")};
+      HeartbeatAck m{r.u64("nonce"), r.u64("sessions")};
       if (r.ok()) return out.emplace_back(m), void();
       break;
     }
     case Type::kPublishAck: {
-      PublishAck m{r.u64("ack_id"), r.u64("guild_id"), r.u64("guild_seq")};
+      PublishAck m{r.u64("ack_id"), r.u64("guild_id"), r.u64("guild_seq"), r.u64("epoch")};
       if (r.ok()) return out.emplace_back(m), void();
       break;
     }
@@ -124,7 +160,7 @@ void decode(Frames& frames, std::vector<Message>& out) {
       break;
     }
     default:
-      return fail("unknown message type " + std::to_string(r.type()));
+      return;  // a type this library does not know: skip it (versioning rule)
   }
   fail(r.error().text);
 }
@@ -147,11 +183,12 @@ std::size_t poll_socket(zmq::socket_t& s, std::vector<Message>& out,
 }  // namespace
 
 struct SessionClient::Impl {
+  std::string endpoint;
   zmq::socket_t socket;
 };
 
 SessionClient::SessionClient(const std::string& endpoint)
-    : impl_(new Impl{open_dealer(endpoint)}) {}
+    : impl_(new Impl{endpoint, open_dealer(endpoint)}) {}
 SessionClient::~SessionClient() = default;
 
 void SessionClient::identify(std::uint64_t request_id, std::uint64_t user_id,
@@ -171,6 +208,32 @@ void SessionClient::leave(std::uint64_t session_id) {
   wire::HeaderWriter w(Type::kLeave, 1);
   w.u64(session_id);
   send_header(impl_->socket, w);
+}
+
+void SessionClient::subscribe(std::uint64_t request_id, std::uint64_t session_id,
+                              const std::vector<std::uint64_t>& guilds) {
+  wire::HeaderWriter w(Type::kSubscribe, 3);
+  w.u64(request_id).u64(session_id).u64_array(guilds);
+  send_header(impl_->socket, w);
+}
+
+void SessionClient::unsubscribe(std::uint64_t request_id, std::uint64_t session_id,
+                                const std::vector<std::uint64_t>& guilds) {
+  wire::HeaderWriter w(Type::kUnsubscribe, 3);
+  w.u64(request_id).u64(session_id).u64_array(guilds);
+  send_header(impl_->socket, w);
+}
+
+void SessionClient::resume(std::uint64_t request_id, std::uint64_t session_id,
+                           std::string_view resume_token, std::uint64_t last_seq) {
+  wire::HeaderWriter w(Type::kResume, 4);
+  w.u64(request_id).u64(session_id).bin(resume_token).u64(last_seq);
+  send_header(impl_->socket, w);
+}
+
+void SessionClient::reconnect() {
+  zmq::socket_t fresh = open_dealer(impl_->endpoint);  // throws before touching the old one
+  impl_->socket = std::move(fresh);  // closes the old socket (linger 0: its queue is dropped)
 }
 
 void SessionClient::plugin_message(std::uint64_t session_id, std::uint64_t kind,
@@ -208,12 +271,32 @@ void Publisher::publish(std::uint64_t guild_id, std::uint64_t kind, std::string_
   send_frames(impl_->socket, f, false);
 }
 
+void Publisher::heartbeat(std::uint64_t nonce) {
+  wire::HeaderWriter w(Type::kHeartbeat, 1);
+  w.u64(nonce);
+  send_header(impl_->socket, w);
+}
+
 void Publisher::send_raw(const std::vector<std::string>& frames) {
   send_raw_frames(impl_->socket, frames);
 }
 
 std::size_t Publisher::poll(std::vector<Message>& out, std::chrono::milliseconds timeout) {
   return poll_socket(impl_->socket, out, timeout);
+}
+
+std::optional<StreamPosition> stream_position(const Message& m) {
+  return std::visit(
+      [](const auto& v) -> std::optional<StreamPosition> {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, Event> || std::is_same_v<T, Subscribed> ||
+                      std::is_same_v<T, Unsubscribed> || std::is_same_v<T, GuildUnavailable>) {
+          return StreamPosition{v.session_id, v.seq};
+        } else {
+          return std::nullopt;
+        }
+      },
+      m);
 }
 
 const char* code_name(std::uint32_t code) {
