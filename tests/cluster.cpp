@@ -189,6 +189,9 @@ std::size_t Fleet::pump(std::chrono::milliseconds wait) {
     msgs.clear();
     handled += conn.client->poll(msgs, wait);
     for (auto& m : msgs) {
+      if (auto pos = client::stream_position(m)) {
+        sessions_[conn.by_session.at(pos->session_id)].stream.push_back(pos->seq);
+      }
       if (auto* r = std::get_if<client::Ready>(&m)) {
         const std::size_t i = conn.by_request.at(r->request_id);
         sessions_[i].session_id = r->session_id;
@@ -200,6 +203,8 @@ std::size_t Fleet::pump(std::chrono::milliseconds wait) {
       } else if (auto* ev = std::get_if<client::Event>(&m)) {
         sessions_[conn.by_session.at(ev->session_id)].events.push_back(std::move(*ev));
         ++events_;
+      } else if (auto* u = std::get_if<client::GuildUnavailable>(&m)) {
+        ++sessions_[conn.by_session.at(u->session_id)].unavailable;
       } else if (auto* c = std::get_if<client::SessionClosed>(&m)) {
         sessions_[conn.by_session.at(c->session_id)].closed.push_back(*c);
       } else if (auto* err = std::get_if<client::ServerError>(&m)) {
@@ -208,6 +213,16 @@ std::size_t Fleet::pump(std::chrono::milliseconds wait) {
     }
   }
   return handled;
+}
+
+std::string stream_gap(const SessionRecord& s) {
+  for (std::size_t i = 0; i < s.stream.size(); ++i) {
+    if (s.stream[i] != i + 1) {
+      return "session " + std::to_string(s.session_id) + ": stream item " + std::to_string(i + 1) +
+             " has seq " + std::to_string(s.stream[i]);
+    }
+  }
+  return "";
 }
 
 bool Fleet::all_subscribed() const {

@@ -68,7 +68,14 @@ struct SessionRecord {
   std::set<std::uint64_t> subscribed;
   std::vector<client::Event> events;
   std::vector<client::SessionClosed> closed;
+  // The seq of every stream item (events, SUBSCRIBED, UNSUBSCRIBED,
+  // GUILD_UNAVAILABLE) in arrival order: 1, 2, 3, ... if nothing went wrong.
+  std::vector<std::uint64_t> stream;
+  std::uint64_t unavailable = 0;  // GUILD_UNAVAILABLE messages
 };
+
+// "" if the session's stream is exactly 1, 2, ..., n; otherwise where it is not.
+std::string stream_gap(const SessionRecord& s);
 
 // Many sessions multiplexed over a few connections per endpoint.
 class Fleet {

@@ -52,7 +52,8 @@ class Malformed : public ::testing::Test {
         healthy_->pump_until([&] { return healthy_->all_subscribed(); }, std::chrono::seconds(10)));
   }
 
-  // The healthy session still gets a published event, in sequence.
+  // The healthy session still gets a published event, in sequence (its
+  // stream starts with the SUBSCRIBED of guild 5).
   void expect_healthy(std::uint64_t expected_events) {
     hc::Publisher pub(tcp(base_));
     pub.publish(5, 1, "still-fine");
@@ -60,7 +61,8 @@ class Malformed : public ::testing::Test {
                                      std::chrono::seconds(5)));
     auto& events = healthy_->sessions()[0].events;
     EXPECT_EQ(events.back().payload, "still-fine");
-    EXPECT_EQ(events.back().seq, expected_events);
+    EXPECT_EQ(events.back().seq, expected_events + 1);
+    EXPECT_EQ(stream_gap(healthy_->sessions()[0]), "");
     EXPECT_TRUE(aio_->alive());
   }
 
@@ -80,20 +82,21 @@ TEST_F(Malformed, SessionNodeAnswersEveryKindOfBadFrame) {
   const std::vector<Case> cases = {
       {"empty header", {""}, 1},
       {"not MessagePack", {"\xc1\xc1"}, 1},
-      {"truncated", {header(1, 1, 7, 8).substr(0, 3)}, 1},
+      {"truncated", {header(2, 1, 7, 8).substr(0, 3)}, 1},
       {"not an array", {header(42).substr(1)}, 1},
-      {"wrong version", {header(2, 1, 1, 1, std::string("t"), std::vector<int>{1})}, 2},
-      {"unknown type", {header(1, 99)}, 3},
+      {"version 1", {header(1, 1, 1, 1, std::string("t"), std::vector<int>{1})}, 2},
+      {"version 3", {header(3, 1, 1, 1, std::string("t"), std::vector<int>{1})}, 2},
+      {"unknown type", {header(2, 99)}, 3},
       {"string user id",
-       {header(1, 1, 1, std::string("me"), std::string("t"), std::vector<int>{})},
+       {header(2, 1, 1, std::string("me"), std::string("t"), std::vector<int>{})},
        1},
-      {"negative guild", {header(1, 1, 1, 1, std::string("t"), std::vector<int>{-1})}, 1},
-      {"missing guilds", {header(1, 1, 1, 1, std::string("t"))}, 1},
-      {"too many guilds", {header(1, 1, 1, 1, std::string("t"), std::vector<int>(1001, 1))}, 4},
-      {"oversized token", {header(1, 1, 1, 1, long_token, std::vector<int>{1})}, 4},
-      {"extra frame", {header(1, 5, 1), "surprise"}, 1},
-      {"leave of a stranger's session", {header(1, 7, 123456789)}, 7},
-      {"publish sent to a session node", {header(1, 16, 5, 1, 0), "x"}, 3},
+      {"negative guild", {header(2, 1, 1, 1, std::string("t"), std::vector<int>{-1})}, 1},
+      {"missing guilds", {header(2, 1, 1, 1, std::string("t"))}, 1},
+      {"too many guilds", {header(2, 1, 1, 1, std::string("t"), std::vector<int>(1001, 1))}, 4},
+      {"oversized token", {header(2, 1, 1, 1, long_token, std::vector<int>{1})}, 4},
+      {"extra frame", {header(2, 5, 1), "surprise"}, 1},
+      {"leave of a stranger's session", {header(2, 7, 123456789)}, 7},
+      {"publish sent to a session node", {header(2, 16, 5, 1, 0), "x"}, 3},
   };
   for (const Case& c : cases) {
     const auto err = expect_error(bad, c.frames);
@@ -112,12 +115,13 @@ TEST_F(Malformed, BrokerAnswersEveryKindOfBadPublish) {
     std::uint32_t code;
   };
   const std::vector<Case> cases = {
-      {"no payload frame", {header(1, 16, 5, 1, 9)}, 1},
-      {"two payload frames", {header(1, 16, 5, 1, 9), "a", "b"}, 1},
-      {"guild as string", {header(1, 16, std::string("5"), 1, 9), "a"}, 1},
+      {"no payload frame", {header(2, 16, 5, 1, 9)}, 1},
+      {"two payload frames", {header(2, 16, 5, 1, 9), "a", "b"}, 1},
+      {"guild as string", {header(2, 16, std::string("5"), 1, 9), "a"}, 1},
       {"garbage header", {"\xc1", "a"}, 1},
-      {"wrong version", {header(3, 16, 5, 1, 9), "a"}, 2},
-      {"unknown type", {header(1, 1, 5), "a"}, 3},
+      {"version 1", {header(1, 16, 5, 1, 9), "a"}, 2},
+      {"version 3", {header(3, 16, 5, 1, 9), "a"}, 2},
+      {"unknown type", {header(2, 1, 5), "a"}, 3},
   };
   for (const Case& c : cases) {
     const auto err = expect_error(bad, c.frames);

@@ -125,10 +125,9 @@ void run_and_verify(const Workload& w, const std::string& frontend,
   std::size_t sessions_checked = 0;
   for (auto& s : fleet.sessions()) {
     ASSERT_TRUE(s.closed.empty()) << "session closed: " << s.closed[0].reason;
-    // Per-session sequence: 1, 2, 3, ... with no gaps.
-    for (std::size_t i = 0; i < s.events.size(); ++i) {
-      ASSERT_EQ(s.events[i].seq, i + 1) << "session " << s.session_id << " gap or repeat";
-    }
+    // Per-session stream (SUBSCRIBEDs and events): 1, 2, 3, ... with no gaps.
+    ASSERT_EQ(stream_gap(s), "") << "gap or repeat";
+    ASSERT_EQ(s.stream.size(), s.guilds.size() + s.events.size()) << "session " << s.session_id;
     // Per guild: exactly the guild's events, in the guild's order, bytes untouched.
     std::map<std::uint64_t, std::vector<const hc::Event*>> got;
     for (auto& e : s.events) got[e.guild_id].push_back(&e);
