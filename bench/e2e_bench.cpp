@@ -207,7 +207,8 @@ Result run_hearth(const Options& o) {
           const msgpack::object* entries = r.array("events", 100000, &n);
           for (std::size_t e = 0; t && entries && e < n; ++e) {
             const msgpack::object* f = entries[e].via.array.ptr;
-            const std::uint64_t frame = f[5].via.u64, offset = f[6].via.u64;
+            // [session_id, seq, guild_id, kind, epoch, guild_seq, frame, offset, length]
+            const std::uint64_t frame = f[6].via.u64, offset = f[7].via.u64;
             std::uint64_t event;
             std::memcpy(&event, static_cast<const char*>(frames[frame].data()) + offset,
                         sizeof(event));

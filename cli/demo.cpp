@@ -62,11 +62,15 @@ void receive_loop(std::vector<std::unique_ptr<hc::SessionClient>>& clients, Wind
       any = true;
       const std::uint64_t t = now_ns();
       for (auto& m : msgs) {
+        // Every stream item (SUBSCRIBED, UNSUBSCRIBED and GUILD_UNAVAILABLE
+        // as well as events) takes the session's next seq.
+        if (auto pos = hc::stream_position(m)) {
+          std::uint64_t& last = last_seq[pos->session_id];
+          if (pos->seq != last + 1) ++gaps;
+          last = pos->seq;
+        }
         if (auto* e = std::get_if<hc::Event>(&m)) {
           ++deliveries;
-          std::uint64_t& last = last_seq[e->session_id];
-          if (e->seq != last + 1) ++gaps;
-          last = e->seq;
           if (e->kind == kDemoKind) {
             std::uint64_t sent = 0;
             if (e->payload.size() >= 8) std::memcpy(&sent, e->payload.data(), 8);
