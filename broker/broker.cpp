@@ -32,6 +32,10 @@ Broker::Broker(zmq::context_t& ctx, BrokerConfig config)
     s->set(zmq::sockopt::sndhwm, 100000);
     s->set(zmq::sockopt::rcvhwm, 100000);
   }
+  // A payload over the limit gets TOO_LARGE; one far over it never reaches
+  // memory whole: libzmq drops the publisher's connection instead.
+  frontend_.set(zmq::sockopt::maxmsgsize,
+                static_cast<std::int64_t>(config_.max_payload + wire::kMaxHeaderBytes));
   // A node restarted under the same name takes its routing id back at once.
   backend_.set(zmq::sockopt::router_handover, 1);
 }
@@ -116,9 +120,15 @@ void Broker::on_frontend(Frames& frames) {
         r.fail(Code::kMalformed, "PUBLISH takes exactly one payload frame after the header; got " +
                                      std::to_string(frames.size() - 2));
       }
+      if (r.ok() && frames[2].size() > config_.max_payload) {
+        r.fail(Code::kTooLarge, "payload of " + std::to_string(frames[2].size()) +
+                                    " bytes exceeds the limit of " +
+                                    std::to_string(config_.max_payload));
+      }
       if (!r.ok()) {
         ++stats_.malformed;
-        reply_error(frames[0], r.error().code, r.error().text, ack_id);
+        // A field before ack_id may be what failed: ack_id is still the ref when readable.
+        reply_error(frames[0], r.error().code, r.error().text, ack_id ? ack_id : r.peek_u64(2));
         return;
       }
       ++stats_.published;
@@ -140,8 +150,8 @@ void Broker::on_frontend(Frames& frames) {
     }
     case protocol::Type::kHeartbeat: {
       const std::uint64_t nonce = r.has_more() ? r.u64("nonce") : 0;
-      wire::HeaderWriter w(protocol::Type::kHeartbeatAck, 1);
-      w.u64(nonce);
+      wire::HeaderWriter w(protocol::Type::kHeartbeatAck, 2);
+      w.u64(nonce).u64(0);  // a publisher holds no sessions
       Frames reply;
       reply.push_back(std::move(frames[0]));
       reply.push_back(frame_of(w.view()));

@@ -30,6 +30,7 @@ struct BrokerConfig {
   // are dropped and counted.
   std::size_t max_pending_per_node = 200000;
   std::chrono::milliseconds stats_interval{0};  // 0: no periodic stats log
+  std::size_t max_payload = 1 << 20;            // PUBLISH payloads beyond it get TOO_LARGE
 };
 
 struct BrokerStats {

@@ -92,7 +92,10 @@ po::options_description broker_options() {
       "GUILD=NODE: keep that guild on that node while it is live (repeatable)")(
       "max-pending-per-node", po::value<unsigned>()->default_value(200000),
       "messages held for a node that is not reading; half of it pauses publishers, beyond it "
-      "messages are dropped and counted");
+      "messages are dropped and counted")(
+      "max-payload", po::value<unsigned>()->default_value(1 << 20),
+      "largest payload in bytes: a PUBLISH beyond it gets TOO_LARGE; a client message beyond it "
+      "plus 1 MiB drops the connection");
   return d;
 }
 
@@ -120,7 +123,8 @@ po::options_description node_options(bool embedded) {
   add("client-heartbeat-ms", po::value<unsigned>()->default_value(15000),
       "heartbeat interval advertised to clients in READY");
   add("client-timeout-ms", po::value<unsigned>()->default_value(45000),
-      "close a connection's sessions after this long without a message from it");
+      "detach a connection's sessions (they wait for RESUME) after this long without a message "
+      "from it");
   add("subscribe-timeout-ms", po::value<unsigned>()->default_value(5000),
       "retry a SUBSCRIBE unanswered this long");
   add("subscribe-permits", po::value<unsigned>()->default_value(64),
@@ -143,8 +147,16 @@ po::options_description node_options(bool embedded) {
       "sessions one guild accepts; later subscriptions get LIMIT");
   add("max-guilds", po::value<unsigned>()->default_value(1000000),
       "guilds this guild node holds; publishes to new guilds beyond it get LIMIT");
-  add("max-payload", po::value<unsigned>()->default_value(1 << 20),
-      "largest client message the node accepts, in bytes (larger ones drop the connection)");
+  if (!embedded) {
+    add("max-payload", po::value<unsigned>()->default_value(1 << 20),
+        "largest payload in bytes; a client message beyond it plus 1 MiB drops the connection");
+  }
+  add("resume-grace-ms", po::value<unsigned>()->default_value(60000),
+      "how long a session outlives its connection, waiting for a RESUME");
+  add("resume-buffer-events", po::value<unsigned>()->default_value(1024),
+      "stream items each session keeps for RESUME (oldest dropped first)");
+  add("resume-buffer-bytes", po::value<unsigned>()->default_value(1 << 20),
+      "payload bytes each session keeps for RESUME (oldest dropped first)");
   add("plugin", po::value<std::vector<std::string>>()->composing(),
       "NAME=PATH: load the shared object at PATH as plugin NAME (repeatable; optional unless "
       "--plugin-required NAME)");
@@ -223,6 +235,8 @@ BrokerConfig broker_config(const po::variables_map& vm) {
   require_positive(vm, "max-pending-per-node");
   c.node_timeout = ms(vm, "node-timeout-ms");
   c.max_pending_per_node = vm["max-pending-per-node"].as<unsigned>();
+  require_positive(vm, "max-payload");
+  c.max_payload = vm["max-payload"].as<unsigned>();
   c.stats_interval = ms(vm, "stats-interval-ms");
   const std::string mode = vm["hash-mode"].as<std::string>();
   if (mode == "fast") {
@@ -270,7 +284,8 @@ NodeConfig node_config(const po::variables_map& vm) {
        {"weight", "heartbeat-ms", "client-heartbeat-ms", "client-timeout-ms",
         "subscribe-timeout-ms", "subscribe-permits", "client-hwm", "client-backlog", "max-batch",
         "max-sessions-per-connection", "max-guilds-per-session", "max-members-per-guild",
-        "max-guilds", "max-payload", "shard-queue"}) {
+        "max-guilds", "max-payload", "shard-queue", "resume-grace-ms", "resume-buffer-events",
+        "resume-buffer-bytes"}) {
     require_positive(vm, name);
   }
   c.vnodes = vm["weight"].as<unsigned>();
@@ -291,6 +306,9 @@ NodeConfig node_config(const po::variables_map& vm) {
   c.max_guilds = vm["max-guilds"].as<unsigned>();
   c.max_payload = vm["max-payload"].as<unsigned>();
   c.shard_queue = vm["shard-queue"].as<unsigned>();
+  c.resume_grace = ms(vm, "resume-grace-ms");
+  c.resume_buffer_events = vm["resume-buffer-events"].as<unsigned>();
+  c.resume_buffer_bytes = vm["resume-buffer-bytes"].as<unsigned>();
   if (c.client_timeout <= c.client_heartbeat) {
     throw UsageError("--client-timeout-ms must be greater than --client-heartbeat-ms");
   }

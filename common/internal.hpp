@@ -14,12 +14,12 @@ enum class Type : std::uint32_t {
       65,  // broker -> node: [version, mode, [[name, vnodes, roles, inc]...], [[guild, name]...]]
   kForwardPublish = 66,  // broker -> guild node: [guild, kind, ack_id, publisher] + payload
   kSubscribe = 67,       // session node -> guild node: [guild, session, user]
-  kSubscribeReply = 68,  // guild node -> session node: [guild, session, code, guild_seq]
+  kSubscribeReply = 68,  // guild node -> session node: [guild, session, code, guild_seq, epoch]
   kUnsubscribe = 69,     // session node -> guild node: [guild, session]
   kPluginPublish = 71,   // node -> broker: [guild, kind] + payload (a plugin's publish, no ack)
   kPluginDeliver = 72,   // guild node -> session node: [session, kind] + payload (send_to_member)
-  kFanout =
-      70,  // guild node -> session node: [guild, guild_seq, kind, exclude_user] + sids + payload
+  kFanout = 70,  // guild node -> session node: [guild, guild_seq, kind, exclude_user, epoch] + sids
+                 // + payload
 };
 
 enum Role : std::uint32_t { kGuildRole = 1, kSessionRole = 2 };

@@ -60,11 +60,14 @@ HeaderReader::HeaderReader(const void* data, std::size_t size) {
                                         std::to_string(protocol::kVersion));
     return;
   }
-  if (!is_uint(items_[1]) || items_[1].via.u64 > 0xffffffffu) {
-    fail(Code::kMalformed, "header field 'type' must be an unsigned 32-bit integer");
+  if (!is_uint(items_[1])) {
+    fail(Code::kMalformed, "header field 'type' must be an unsigned integer");
     return;
   }
-  type_ = static_cast<std::uint32_t>(items_[1].via.u64);
+  // Integers may be any width (docs/protocol.md): a type too wide to be one
+  // Hearth defines is a type nobody accepts, not a malformed header.
+  type_ =
+      items_[1].via.u64 > 0xffffffffu ? kNoSuchType : static_cast<std::uint32_t>(items_[1].via.u64);
   fields_ = root.via.array.size - 2;
   items_ += 2;
 }
@@ -82,6 +85,11 @@ const msgpack::object* HeaderReader::next(const char* field) {
     return nullptr;
   }
   return &items_[next_++];
+}
+
+std::uint64_t HeaderReader::peek_u64(std::size_t i) const {
+  if (!items_ || i >= fields_ || !is_uint(items_[i])) return 0;
+  return items_[i].via.u64;
 }
 
 std::uint64_t HeaderReader::u64(const char* field) {
@@ -194,6 +202,8 @@ const char* code_name(Code code) {
       return "CLOSED_BY_CLIENT";
     case Code::kRejected:
       return "REJECTED";
+    case Code::kResumeGap:
+      return "RESUME_GAP";
   }
   return "UNKNOWN_CODE";
 }
@@ -224,6 +234,20 @@ const char* type_name(std::uint32_t type) {
       return "PUBLISH";
     case Type::kPublishAck:
       return "PUBLISH_ACK";
+    case Type::kSubscribe:
+      return "SUBSCRIBE";
+    case Type::kUnsubscribe:
+      return "UNSUBSCRIBE";
+    case Type::kUnsubscribed:
+      return "UNSUBSCRIBED";
+    case Type::kGuildUnavailable:
+      return "GUILD_UNAVAILABLE";
+    case Type::kResume:
+      return "RESUME";
+    case Type::kResumed:
+      return "RESUMED";
+    case Type::kInvalidSession:
+      return "INVALID_SESSION";
   }
   return "message";
 }

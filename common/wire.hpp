@@ -35,7 +35,12 @@ class HeaderReader {
 
   bool ok() const { return error_.code == Code::kOk; }
   const DecodeError& error() const { return error_; }
+  // The message type; kNoSuchType for a type wider than 32 bits.
   std::uint32_t type() const { return type_; }
+  static constexpr std::uint32_t kNoSuchType = 0xffffffffu;
+  // Field i (0 = the first after the type) if it is an unsigned integer, else
+  // 0; reads nothing. For an error's `ref` when later fields are bad.
+  std::uint64_t peek_u64(std::size_t i) const;
   // Fields after version and type.
   std::size_t field_count() const { return fields_; }
   bool has_more() const { return next_ < fields_; }

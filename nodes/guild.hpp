@@ -24,9 +24,13 @@ class Guild {
     bool packed_valid = false;
   };
 
-  explicit Guild(std::uint64_t id) : id_(id) {}
+  // `epoch` names this run of the guild's sequence: a guild created again
+  // (moved, its node restarted, evicted) gets a new one, so (epoch, seq)
+  // never repeats (docs/protocol.md, "Epochs").
+  explicit Guild(std::uint64_t id, std::uint64_t epoch = 0) : id_(id), epoch_(epoch) {}
 
   std::uint64_t id() const { return id_; }
+  std::uint64_t epoch() const { return epoch_; }
   std::uint64_t seq() const { return seq_; }
   std::uint64_t next_seq() { return ++seq_; }
   std::size_t member_count() const { return members_; }
@@ -65,6 +69,7 @@ class Guild {
   static void pack(NodeGroup& group);
 
   std::uint64_t id_;
+  std::uint64_t epoch_;
   std::uint64_t seq_ = 0;
   std::size_t members_ = 0;
   std::map<std::string, NodeGroup> groups_;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstring>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -37,7 +38,8 @@ Node::Node(zmq::context_t& ctx, NodeConfig config)
       plugins_(config_.plugins, config_.plugin_limits),
       broker_(ctx, zmq::socket_type::dealer),
       clients_(ctx, zmq::socket_type::router),
-      from_shards_(ctx, zmq::socket_type::pull) {
+      from_shards_(ctx, zmq::socket_type::pull),
+      tracker_(1) {
   if (config_.name.empty() || config_.name.size() > 255 ||
       config_.name[0] == internal::kPublisherPrefix) {
     throw std::invalid_argument("node name must be 1..255 bytes and not start with '@'");
@@ -53,6 +55,7 @@ Node::Node(zmq::context_t& ctx, NodeConfig config)
     throw std::invalid_argument("weight (vnodes) must be in 1..65536");
   }
   if (config_.max_batch == 0) throw std::invalid_argument("max batch must be at least 1");
+  tracker_ = ConnectionTracker(config_.shards);
 }
 
 Node::~Node() {
@@ -84,9 +87,9 @@ void Node::bind() {
   // Plugins load and start before any shard runs: a required plugin that
   // fails stops the node here, with the reason.
   plugins_.load_and_start();
-  shared_ =
-      std::make_unique<NodeShared>(NodeShared{config_, ctx_, hub_endpoint_, ring_, stats_, limiter_,
-                                              *tokens_, plugins_, incarnation_, config_.shards});
+  shared_ = std::make_unique<NodeShared>(NodeShared{config_, ctx_, hub_endpoint_, ring_, stats_,
+                                                    limiter_, *tokens_, plugins_, incarnation_,
+                                                    config_.shards, last_epoch_});
   carry_.resize(config_.shards);
   for (unsigned i = 0; i < config_.shards; ++i) {
     shards_.push_back(std::make_unique<Shard>(i, *shared_));
@@ -109,6 +112,7 @@ void Node::run(const std::atomic<bool>& stop) {
   auto next_register = Clock::now();
   auto next_stats = Clock::now() + config_.stats_interval;
   auto next_goodbye = Clock::now();
+  auto next_client_sweep = Clock::now();
   while (!stop.load(std::memory_order_relaxed)) {
     const bool paused = throttled();
     zmq::pollitem_t items[3] = {{from_shards_.handle(), 0, ZMQ_POLLIN, 0},
@@ -138,6 +142,10 @@ void Node::run(const std::atomic<bool>& stop) {
       register_with_broker();
       next_register = now + config_.heartbeat;
     }
+    if (config_.session_role && now >= next_client_sweep) {
+      detach_silent_connections(now);
+      next_client_sweep = now + std::chrono::milliseconds(250);
+    }
     if (!goodbye_deadline_.empty() && now >= next_goodbye) {
       retry_goodbyes();
       next_goodbye = now + std::chrono::milliseconds(50);
@@ -148,6 +156,7 @@ void Node::run(const std::atomic<bool>& stop) {
       next_stats = now + config_.stats_interval;
     }
   }
+  if (config_.session_role) shut_down_sessions();
   for (auto& s : shards_) s->stop();
   for (auto& s : shards_) s->join();
   for (auto& s : shards_) s->release_plugin_slots();
@@ -234,6 +243,7 @@ void Node::on_broker(Frames& frames) {
       const std::uint64_t guild_seq = r.u64("guild_seq");
       const std::uint64_t kind = r.u64("kind");
       const std::uint64_t exclude_user = r.has_more() ? r.u64("exclude_user") : 0;
+      const std::uint64_t epoch = r.has_more() ? r.u64("epoch") : 0;
       std::uint64_t foreign = 0;
       if (!r.ok() || frames.size() != 4 ||
           !partition_sessions(view_of(frames[2]), shards, partition_, &foreign)) {
@@ -251,6 +261,7 @@ void Node::on_broker(Frames& frames) {
         task->guild_seq = guild_seq;
         task->event_kind = kind;
         task->exclude_user = exclude_user;
+        task->epoch = epoch;
         task->sessions.swap(partition_[i]);
         task->payload.copy(frames[3]);
         push_task(i, std::move(task));
@@ -312,17 +323,119 @@ void Node::on_client(Frames& frames) {
     send_frames(clients_, reply, true);
     return;
   }
+  bool answered = false;
+  const unsigned target = shard_for_client_message(frames, &answered);
+  if (answered) return;
   auto task = std::make_unique<Task>();
   task->kind = Task::Kind::kClient;
   task->peer = std::string(view_of(frames[0]));
   for (std::size_t i = 1; i < frames.size(); ++i) task->frames.push_back(std::move(frames[i]));
-  const unsigned target = shard_of_connection(task->peer, config_.shards);
   push_task(target, std::move(task));
+}
+
+unsigned Node::shard_for_client_message(Frames& frames, bool* answered) {
+  const std::string_view peer = view_of(frames[0]);
+  tracker_.heard_from(peer, Clock::now());
+  const unsigned home = shard_of_connection(peer, config_.shards);
+  // Only enough decoding to route; the shard decodes again and answers errors.
+  wire::HeaderReader r(frames[1].data(), frames[1].size());
+  if (!r.ok()) return home;
+  std::size_t session_field = 0;
+  switch (static_cast<protocol::Type>(r.type())) {
+    case protocol::Type::kHeartbeat: {
+      const std::uint64_t nonce = r.has_more() ? r.u64("nonce") : 0;
+      if (!r.ok() || frames.size() != 2) return home;  // the shard explains what is wrong
+      // Answered here: only the hub knows every shard's sessions of this connection.
+      wire::HeaderWriter w(protocol::Type::kHeartbeatAck, 2);
+      w.u64(nonce).u64(tracker_.attached(peer));
+      Frames reply;
+      reply.push_back(std::move(frames[0]));
+      reply.push_back(frame_of(w.view()));
+      send_to_client(reply, 0, false);
+      *answered = true;
+      return home;
+    }
+    case protocol::Type::kLeave:
+    case protocol::Type::kPluginMessage:
+      session_field = 0;
+      break;
+    case protocol::Type::kSubscribe:
+    case protocol::Type::kUnsubscribe:
+    case protocol::Type::kResume:
+      session_field = 1;
+      break;
+    default:
+      return home;  // IDENTIFY creates its session on the connection's own shard
+  }
+  // A session's messages go to the shard that holds it, whichever connection
+  // they come from (a RESUME usually comes from a new one).
+  const std::uint64_t sid = r.peek_u64(session_field);
+  const unsigned shard = shard_of_session(sid);
+  return sid != 0 && shard < config_.shards ? shard : home;
+}
+
+void Node::detach_silent_connections(Clock::time_point now) {
+  for (auto& [peer, shards] : tracker_.expire(now - config_.client_timeout)) {
+    ++stats_.heartbeat_timeouts;
+    for (unsigned shard : shards) {
+      auto task = std::make_unique<Task>();
+      task->kind = Task::Kind::kConnectionGone;
+      task->peer = peer;
+      push_task(shard, std::move(task));
+    }
+  }
+}
+
+void Node::tell_shards_of(const std::string& peer, Task::Kind kind) {
+  const unsigned home = shard_of_connection(peer, config_.shards);
+  for (unsigned shard : tracker_.shards_of(peer, home)) {
+    auto task = std::make_unique<Task>();
+    task->kind = kind;
+    task->peer = peer;
+    push_task(shard, std::move(task));
+  }
+}
+
+void Node::shut_down_sessions() {
+  for (unsigned i = 0; i < shards_.size(); ++i) {
+    auto task = std::make_unique<Task>();
+    task->kind = Task::Kind::kShutdown;
+    push_task(i, std::move(task));
+  }
+  // Bounded: a client that does not read loses its SESSION_CLOSED, not our exit.
+  const auto deadline = Clock::now() + std::chrono::seconds(2);
+  Frames frames;
+  auto all_done = [&] {
+    for (auto& s : shards_) {
+      if (!s->shut_down()) return false;
+    }
+    return true;
+  };
+  bool drained = false;
+  while (Clock::now() < deadline && !drained) {
+    const bool done = all_done();  // read before draining: what it sent is then in the pipe
+    if (carried_ > 0) retry_carried();
+    zmq::pollitem_t item{from_shards_.handle(), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, std::chrono::milliseconds(5));
+    while (recv_frames(from_shards_, frames)) on_shard_output(frames);
+    if (!to_broker_.empty()) send_to_broker(frames, 0);
+    if (!client_backlog_.empty()) flush_client_backlogs();
+    drained = done && client_backlog_.empty();
+  }
+  // Lets libzmq finish writing what is queued when the socket closes.
+  clients_.set(zmq::sockopt::linger, 1000);
 }
 
 void Node::on_shard_output(Frames& frames) {
   if (frames.size() < 3) return;
   switch (static_cast<char>(*static_cast<const char*>(frames[0].data()))) {
+    case Shard::kAttached: {
+      std::uint32_t numbers[2];
+      if (frames[2].size() != sizeof(numbers)) return;
+      std::memcpy(numbers, frames[2].data(), sizeof(numbers));
+      tracker_.set_attached(view_of(frames[1]), numbers[0], numbers[1]);
+      return;
+    }
     case Shard::kToBroker:
       if (view_of(frames[1]) == config_.name) {
         // To this very node (both roles): skip the broker round trip. The
@@ -431,20 +544,12 @@ void Node::declare_stalled(const std::string& peer) {
   }
   stalled_.insert(peer);
   goodbye_deadline_[peer] = Clock::now() + config_.client_timeout;
-  auto task = std::make_unique<Task>();
-  task->kind = Task::Kind::kConnectionStalled;
-  task->peer = peer;
-  const unsigned target = shard_of_connection(peer, config_.shards);
-  push_task(target, std::move(task));
+  tell_shards_of(peer, Task::Kind::kConnectionStalled);
 }
 
 void Node::connection_gone(const std::string& peer) {
   ++stats_.dropped_unroutable;
-  auto task = std::make_unique<Task>();
-  task->kind = Task::Kind::kConnectionGone;
-  task->peer = peer;
-  const unsigned target = shard_of_connection(peer, config_.shards);
-  push_task(target, std::move(task));
+  tell_shards_of(peer, Task::Kind::kConnectionGone);
 }
 
 void Node::retry_goodbyes() {

@@ -13,6 +13,7 @@
 #include <zmq.hpp>
 
 #include "broker/ring_handle.hpp"
+#include "nodes/connection_tracker.hpp"
 #include "nodes/node_config.hpp"
 #include "nodes/node_stats.hpp"
 #include "nodes/shard.hpp"
@@ -48,6 +49,13 @@ class Node {
   void flush_client_backlogs();
   void declare_stalled(const std::string& peer);
   void connection_gone(const std::string& peer);
+  // Queues a connection task for every shard holding sessions of `peer`.
+  void tell_shards_of(const std::string& peer, Task::Kind kind);
+  // Routes a client message to the shard it concerns; answers HEARTBEAT.
+  unsigned shard_for_client_message(Frames& frames, bool* answered);
+  void detach_silent_connections(Clock::time_point now);
+  // SIGTERM: every session is told SHUTTING_DOWN before the node exits.
+  void shut_down_sessions();
   void register_with_broker();
   bool throttled() const;
 
@@ -74,6 +82,8 @@ class Node {
   std::unordered_map<std::string, std::deque<Frames>> goodbyes_;
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> goodbye_deadline_;
   std::vector<std::vector<std::uint64_t>> partition_;
+  ConnectionTracker tracker_;
+  std::atomic<std::uint64_t> last_epoch_{0};
 };
 
 }  // namespace hearth

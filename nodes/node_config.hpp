@@ -23,7 +23,12 @@ struct NodeConfig {
 
   std::chrono::milliseconds heartbeat{500};           // REGISTER to the broker
   std::chrono::milliseconds client_heartbeat{15000};  // advertised in READY
-  std::chrono::milliseconds client_timeout{45000};    // silence before sessions close
+  std::chrono::milliseconds client_timeout{45000};    // silence before sessions detach
+  // RESUME (docs/protocol.md): how long a detached session waits, and the
+  // bounds of each session's replay buffer.
+  std::chrono::milliseconds resume_grace{60000};
+  std::uint32_t resume_buffer_events = 1024;
+  std::size_t resume_buffer_bytes = 1 << 20;
   std::chrono::milliseconds subscribe_timeout{5000};
   std::chrono::milliseconds stats_interval{0};
   // Shortest time between two flushes of a shard's pending EVENTS; the first

@@ -25,7 +25,11 @@ struct NodeStats {
   Counter dropped_unroutable{0};
   Counter subscribe_retries{0};
   Counter permit_denied{0};
-  Counter dropped_by_plugin{0};  // publishes a plugin dropped  // fail-fast semaphore refusals
+  Counter dropped_by_plugin{0};  // publishes a plugin dropped
+  Counter detached{0};           // sessions whose connection went away, waiting for RESUME
+  Counter resumed{0};            // RESUMEs accepted
+  Counter invalid_sessions{0};   // RESUMEs refused
+  Counter expired_sessions{0};   // detached sessions closed: grace over or buffer overrun
 
   std::string summary() const;
 };

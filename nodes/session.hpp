@@ -2,6 +2,7 @@
 // multiplexed on them, and each session's link to the guilds it follows.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include "common/frames.hpp"
 #include "nodes/event_batch.hpp"
+#include "nodes/replay_buffer.hpp"
 
 namespace hearth {
 
@@ -29,6 +31,8 @@ struct GuildLink {
   std::uint64_t owner_incarnation = 0;
   unsigned attempts = 0;
   Clock::time_point due{};
+  std::uint64_t request_id = 0;   // the IDENTIFY or SUBSCRIBE that asked; 0 for a re-subscription
+  bool confirmed_before = false;  // a SUBSCRIBED(0) was sent before: the next one says refetch
 };
 
 struct Connection;
@@ -36,8 +40,17 @@ struct Connection;
 struct Session {
   std::uint64_t id = 0;
   std::uint64_t user = 0;
-  Connection* connection = nullptr;  // owned by the shard's connection map
-  std::uint64_t seq = 0;             // last per-session sequence number delivered
+  // Owned by the shard's connection map; nullptr while detached (the
+  // connection went away and the session waits for a RESUME).
+  Connection* connection = nullptr;
+  std::uint64_t seq =
+      0;  // seq of the last stream item (docs/protocol.md, "Sessions and their stream")
+  std::array<unsigned char, 16> resume_token{};
+  // While detached: the seq the client may have seen at most, and when the
+  // grace period ends.
+  std::uint64_t detached_at_seq = 0;
+  Clock::time_point grace_ends{};
+  ReplayBuffer replay;
   // A handful of guilds per session: a flat vector searched linearly beats a
   // hash map on the delivery path (one cache line instead of pointer chasing).
   std::vector<std::pair<std::uint64_t, GuildLink>> guilds;

@@ -95,7 +95,7 @@ void Shard::run() {
     now = Clock::now();
     run_timers(now);
     if (now >= next_sweep_) {
-      sweep_connections(now);
+      sweep_detached(now);
       sweep_guilds(now);
       next_sweep_ = now + kSweepEvery;
     }
@@ -132,7 +132,10 @@ void Shard::handle(Task& task) {
                        "outbound queue full: the client did not read fast enough", true, true);
       break;
     case Task::Kind::kConnectionGone:
-      close_connection(task.peer, Code::kSlowConsumer, "connection gone", false, false);
+      detach_connection(task.peer);
+      break;
+    case Task::Kind::kShutdown:
+      shutdown_sessions();
       break;
     case Task::Kind::kNodeMessage: {
       wire::HeaderReader r(task.frames[0].data(), task.frames[0].size());
@@ -187,7 +190,16 @@ void Shard::run_timers(Clock::time_point now) {
 
 void Shard::on_ring(Task& task) {
   apply_ring_to_guilds(*task.ring);
-  if (shared_.config.session_role) relink_after_ring_change();
+  if (!shared_.config.session_role) return;
+  // A ring without this node means the broker expired it: every guild node
+  // dropped its members, so every link must be made again.
+  bool self_present = false;
+  for (const NodeView& n : task.ring->nodes) {
+    if (n.name == shared_.config.name && n.incarnation == shared_.incarnation) self_present = true;
+  }
+  const bool dropped = !self_present && !self_missing_;
+  self_missing_ = !self_present;
+  relink_after_ring_change(dropped);
 }
 
 }  // namespace hearth

@@ -22,6 +22,8 @@
 #include "nodes/node_config.hpp"
 #include "nodes/node_stats.hpp"
 #include "nodes/plugin_host.hpp"
+#include "nodes/replay_buffer.hpp"
+#include "nodes/resume_token.hpp"
 #include "nodes/session.hpp"
 #include "nodes/session_table.hpp"
 #include "nodes/subscribe_limiter.hpp"
@@ -41,6 +43,7 @@ struct NodeShared {
   PluginHost& plugins;
   std::uint64_t incarnation;
   unsigned shards;
+  std::atomic<std::uint64_t>& last_epoch;  // see Shard::next_epoch
 };
 
 class Shard final : public PluginShardServices {
@@ -50,12 +53,15 @@ class Shard final : public PluginShardServices {
     kToBroker = 'B',  // then [destination, header, ...] for the broker DEALER
     kToClient = 'C',  // then [routing id, header, ...] for the client ROUTER
     kGoodbye = 'G',   // like kToClient, but retried until delivered (closing a stalled peer)
+    kAttached = 'A',  // then [routing id, u32 shard, u32 sessions]: sessions attached to it here
   };
 
   Shard(unsigned index, NodeShared& shared);
   ~Shard();
 
   void start();
+  // True once a kShutdown task has been handled (every session told).
+  bool shut_down() const { return shut_down_.load(); }
   // Asks the thread to finish its current cycle and exit; join() waits.
   void stop() { stopping_.store(true); }
   void join();
@@ -86,11 +92,38 @@ class Shard final : public PluginShardServices {
 
   // Client side.
   void on_client(Task& task);
-  void on_identify(Connection* conn, const std::string& peer, wire::HeaderReader& r);
+  void on_identify(const std::string& peer, wire::HeaderReader& r);
   void on_leave(const std::string& peer, wire::HeaderReader& r);
+  void on_subscribe_request(const std::string& peer, wire::HeaderReader& r);
+  void on_unsubscribe_request(const std::string& peer, wire::HeaderReader& r);
+  void on_resume(const std::string& peer, wire::HeaderReader& r);
+  void invalid_session(const std::string& peer, std::uint64_t request, std::uint64_t sid,
+                       protocol::Code code, const std::string& reason);
+  // The connection object for `peer` on this shard, created when absent.
+  Connection& connection_for(const std::string& peer);
+  void attach(Session& s, Connection& conn);
+  // Takes the session off its connection (erasing a connection left empty).
+  void unlink_from_connection(Session& s);
+  // Tells the hub how many sessions this shard has attached to the connection.
+  void report_attached(const std::string& peer, std::size_t count);
+  void detach_connection(const std::string& peer);
+  void sweep_detached(Clock::time_point now);
+  void shutdown_sessions();
+  // Appends a stream item (docs/protocol.md, "Sessions and their stream") to
+  // the session: stamps its seq, keeps it for RESUME, and sends it when the
+  // session is attached. A detached session whose buffer no longer covers
+  // what its client may have missed is closed. False when it was closed.
+  bool emit_control(Session& s, StreamItem item);
+  void send_stream_item(Session& s, const StreamItem& item);
+  // True when the detached session can still be resumed.
+  bool resumable(const Session& s) const;
+  void close_unresumable(Session& s);
+  std::uint64_t next_epoch();
+  // Counts a new guild against the node's --max-guilds; false at the limit.
+  bool reserve_guild();
   // The session if it is live on this connection; otherwise answers
-  // UNKNOWN_SESSION and returns nullptr.
-  Session* session_of(const std::string& peer, std::uint64_t sid);
+  // UNKNOWN_SESSION (with `ref`) and returns nullptr.
+  Session* session_of(const std::string& peer, std::uint64_t sid, std::uint64_t ref);
   void on_plugin_message(const std::string& peer, wire::HeaderReader& r, Task& task);
   using GuildMap = std::unordered_map<std::uint64_t, Guild>;
   GuildMap::iterator start_guild(std::uint64_t id);
@@ -108,10 +141,11 @@ class Shard final : public PluginShardServices {
   void try_subscribe(Session& s, std::uint64_t guild, GuildLink& link);
   void schedule_retry(Session& s, std::uint64_t guild, GuildLink& link);
   void release_permit(GuildLink& link);
-  void relink_after_ring_change();
+  // Re-subscribes links whose owner changed (every link when `everything`),
+  // telling each session which guilds it may have missed.
+  void relink_after_ring_change(bool everything);
   void flush(Connection& conn);
   void flush_dirty();
-  void sweep_connections(Clock::time_point now);
 
   // Guild side.
   void on_publish(Task& task);
@@ -142,6 +176,10 @@ class Shard final : public PluginShardServices {
   SessionTable sessions_;
   std::uint64_t delivery_stamp_ = 0;       // tells apart delivery tasks sharing a connection batch
   std::unordered_set<std::string> dirty_;  // connections with a non-empty batch
+  std::deque<std::pair<Clock::time_point, std::uint64_t>> detached_;  // by grace end
+  ResumeTokenSource tokens_;
+  bool self_missing_ = false;  // the last ring left this node out: its memberships are gone
+  std::atomic<bool> shut_down_{false};
   std::multimap<Clock::time_point, std::pair<std::uint64_t, std::uint64_t>> timers_;
 
   std::unordered_map<std::uint64_t, Guild> guilds_;

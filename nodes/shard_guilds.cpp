@@ -10,10 +10,33 @@ using namespace shard_detail;
 
 // ----------------------------------------------------------------- guild side
 
+std::uint64_t Shard::next_epoch() {
+  // Wall-clock microseconds, strictly increasing within the node: unique per
+  // guild creation, and larger after a restart unless the clock went back.
+  const auto now =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  std::uint64_t last = shared_.last_epoch.load();
+  std::uint64_t next;
+  do {
+    next = std::max(now, last + 1);
+  } while (!shared_.last_epoch.compare_exchange_weak(last, next));
+  return next;
+}
+
+bool Shard::reserve_guild() {
+  // Counted over the whole node, not per shard (docs/protocol.md, Limits).
+  if (shared_.stats.guilds.fetch_add(1) >= shared_.config.max_guilds) {
+    --shared_.stats.guilds;
+    return false;
+  }
+  return true;
+}
+
 Shard::GuildMap::iterator Shard::start_guild(std::uint64_t id) {
-  auto it = guilds_.emplace(id, Guild(id)).first;
+  auto it = guilds_.emplace(id, Guild(id, next_epoch())).first;
   it->second.plugin_slots.assign(shared_.plugins.size(), nullptr);
-  ++shared_.stats.guilds;
   return it;
 }
 
@@ -50,7 +73,7 @@ void Shard::on_publish(Task& task) {
   }
   auto it = guilds_.find(task.guild);
   if (it == guilds_.end()) {
-    if (guilds_.size() * shared_.shards >= shared_.config.max_guilds) {
+    if (!reserve_guild()) {
       return publisher_error(task, Code::kLimit, "guild node holds its maximum number of guilds");
     }
     it = start_guild(task.guild);
@@ -59,8 +82,8 @@ void Shard::on_publish(Task& task) {
   g.last_active = Clock::now();
   const std::uint64_t seq = g.next_seq();
   ++shared_.stats.published;
-  wire::HeaderWriter h(u32(internal::Type::kFanout), 4);
-  h.u64(g.id()).u64(seq).u64(task.event_kind).u64(task.exclude_user);
+  wire::HeaderWriter h(u32(internal::Type::kFanout), 5);
+  h.u64(g.id()).u64(seq).u64(task.event_kind).u64(task.exclude_user).u64(g.epoch());
   const std::string_view header = h.view();
   std::uint64_t frames = 0;
   g.for_each_node([&](const std::string& node, zmq::message_t& packed) {
@@ -76,8 +99,8 @@ void Shard::on_publish(Task& task) {
   });
   shared_.stats.fanout_frames += frames;
   if (task.ack_id != 0) {
-    wire::HeaderWriter w(Type::kPublishAck, 3);
-    w.u64(task.ack_id).u64(g.id()).u64(seq);
+    wire::HeaderWriter w(Type::kPublishAck, 4);
+    w.u64(task.ack_id).u64(g.id()).u64(seq).u64(g.epoch());
     send_header(kToBroker, std::string(1, internal::kPublisherPrefix) + task.peer, w);
   }
 }
@@ -99,6 +122,7 @@ void Shard::on_subscribe(const std::string& from, wire::HeaderReader& r) {
   if (!r.ok()) return;
   Code code = Code::kOk;
   std::uint64_t seq = 0;
+  std::uint64_t epoch = 0;
   const Ring& ring = ring_.get();
   const int owner = ring.find(guild);
   if (!live_nodes_.count(from) || owner == Ring::kNone ||
@@ -106,8 +130,8 @@ void Shard::on_subscribe(const std::string& from, wire::HeaderReader& r) {
     code = Code::kNoRoute;  // rings disagree for a moment; the session retries
   } else {
     auto it = guilds_.find(guild);
-    if (it == guilds_.end() && guilds_.size() * shared_.shards >= shared_.config.max_guilds) {
-      code = Code::kOverloaded;
+    if (it == guilds_.end() && !reserve_guild()) {
+      code = Code::kLimit;  // final: the session is told and stops asking
     } else {
       if (it == guilds_.end()) it = start_guild(guild);
       Guild& g = it->second;
@@ -117,6 +141,7 @@ void Shard::on_subscribe(const std::string& from, wire::HeaderReader& r) {
       } else {
         const bool added = g.add(from, sid, user);
         seq = g.seq();
+        epoch = g.epoch();
         if (added && !shared_.plugins.empty()) {
           hearth_subscription_event ev{
               sizeof(hearth_subscription_event), guild, sid, user, from.c_str(), {nullptr, 0}};
@@ -125,8 +150,8 @@ void Shard::on_subscribe(const std::string& from, wire::HeaderReader& r) {
       }
     }
   }
-  wire::HeaderWriter w(u32(internal::Type::kSubscribeReply), 4);
-  w.u64(guild).u64(sid).u64(static_cast<std::uint64_t>(code)).u64(seq);
+  wire::HeaderWriter w(u32(internal::Type::kSubscribeReply), 5);
+  w.u64(guild).u64(sid).u64(static_cast<std::uint64_t>(code)).u64(seq).u64(epoch);
   send_header(kToBroker, from, w);
 }
 

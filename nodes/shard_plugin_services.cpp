@@ -23,7 +23,9 @@ bool Shard::plugin_publish(std::uint64_t guild, std::uint64_t kind, std::string_
 bool Shard::plugin_send_to_session(std::uint64_t session, std::uint64_t kind,
                                    std::string_view payload) {
   Session* s = sessions_.find(session);
-  if (!s) return false;
+  // A detached session has nobody to send to: plugin messages are not part
+  // of the stream and are not replayed (docs/protocol.md, PLUGIN_MESSAGE).
+  if (!s || !s->connection) return false;
   if (!s->connection->batch.empty()) flush(*s->connection);  // keep the session's order
   wire::HeaderWriter w(Type::kPluginMessage, 2);
   w.u64(session).u64(kind);

@@ -1,5 +1,9 @@
-// Shard, session side: client messages, sessions, subscriptions, delivery.
+// Shard, session side: client messages, sessions and their connections,
+// subscriptions, delivery. Streams and RESUME are in shard_streams.cpp.
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
 
 #include "nodes/shard.hpp"
 #include "nodes/shard_detail.hpp"
@@ -7,6 +11,15 @@
 namespace hearth {
 
 using namespace shard_detail;
+
+namespace {
+
+void sort_unique(std::vector<std::uint64_t>& v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+}
+
+}  // namespace
 
 // ---------------------------------------------------------------- client side
 
@@ -20,69 +33,83 @@ void Shard::send_client_error(const std::string& peer, Code code, const std::str
 
 void Shard::on_client(Task& task) {
   const std::string& peer = task.peer;
-  auto conn_it = connections_.find(peer);
-  Connection* conn = conn_it == connections_.end() ? nullptr : &conn_it->second;
-  if (conn) conn->last_seen = Clock::now();
-
   wire::HeaderReader r(task.frames[0].data(), task.frames[0].size());
   if (!r.ok()) {
     send_client_error(peer, r.error().code, r.error().text, 0);
     return;
   }
   const auto type = static_cast<Type>(r.type());
-  if (type != Type::kIdentify && type != Type::kHeartbeat && type != Type::kLeave &&
-      type != Type::kPluginMessage) {
-    return send_client_error(
-        peer, Code::kUnknownType,
-        "a session node accepts IDENTIFY, HEARTBEAT, LEAVE and PLUGIN_MESSAGE; got type " +
-            std::to_string(r.type()),
-        0);
+  switch (type) {
+    case Type::kIdentify:
+    case Type::kHeartbeat:
+    case Type::kLeave:
+    case Type::kPluginMessage:
+    case Type::kSubscribe:
+    case Type::kUnsubscribe:
+    case Type::kResume:
+      break;
+    default:
+      return send_client_error(peer, Code::kUnknownType,
+                               "a session node accepts IDENTIFY, HEARTBEAT, LEAVE, PLUGIN_MESSAGE, "
+                               "SUBSCRIBE, UNSUBSCRIBE and RESUME; got type " +
+                                   std::to_string(r.type()),
+                               0);
   }
   const std::size_t frames_expected = type == Type::kPluginMessage ? 2 : 1;
   if (task.frames.size() != frames_expected) {
+    // The ref is the message's first field (request id or session id), when readable.
+    const std::uint64_t ref = type == Type::kHeartbeat ? 0 : r.peek_u64(0);
     send_client_error(peer, Code::kMalformed,
                       std::string(wire::type_name(r.type())) + " takes " +
                           std::to_string(frames_expected) + " frame(s); got " +
                           std::to_string(task.frames.size()),
-                      0);
+                      ref);
     return;
   }
-  switch (static_cast<Type>(r.type())) {
+  switch (type) {
     case Type::kIdentify:
-      on_identify(conn, peer, r);
-      return;
+      return on_identify(peer, r);
     case Type::kHeartbeat: {
+      // The hub answers well-formed heartbeats itself; what reaches a shard
+      // is one the hub could not read.
       const std::uint64_t nonce = r.has_more() ? r.u64("nonce") : 0;
       if (!r.ok()) return send_client_error(peer, r.error().code, r.error().text, 0);
-      wire::HeaderWriter w(Type::kHeartbeatAck, 1);
-      w.u64(nonce);
+      auto conn = connections_.find(peer);
+      wire::HeaderWriter w(Type::kHeartbeatAck, 2);
+      w.u64(nonce).u64(conn == connections_.end() ? 0 : conn->second.sessions.size());
       send_header(kToClient, peer, w);
       return;
     }
     case Type::kLeave:
-      on_leave(peer, r);
-      return;
+      return on_leave(peer, r);
     case Type::kPluginMessage:
-      on_plugin_message(peer, r, task);
-      return;
+      return on_plugin_message(peer, r, task);
+    case Type::kSubscribe:
+      return on_subscribe_request(peer, r);
+    case Type::kUnsubscribe:
+      return on_unsubscribe_request(peer, r);
+    case Type::kResume:
+      return on_resume(peer, r);
     default:
       return;
   }
 }
 
-Session* Shard::session_of(const std::string& peer, std::uint64_t sid) {
+Session* Shard::session_of(const std::string& peer, std::uint64_t sid, std::uint64_t ref) {
   Session* s = sessions_.find(sid);
-  if (s && s->connection->id == peer) return s;
+  if (s && s->connection && s->connection->id == peer) return s;
   send_client_error(peer, Code::kUnknownSession,
-                    "session " + std::to_string(sid) + " is not live on this connection", sid);
+                    "session " + std::to_string(sid) +
+                        " is not live on this connection (RESUME it if it was yours)",
+                    ref);
   return nullptr;
 }
 
 void Shard::on_plugin_message(const std::string& peer, wire::HeaderReader& r, Task& task) {
   const std::uint64_t sid = r.u64("session_id");
   const std::uint64_t kind = r.u64("kind");
-  if (!r.ok()) return send_client_error(peer, r.error().code, r.error().text, 0);
-  Session* s = session_of(peer, sid);
+  if (!r.ok()) return send_client_error(peer, r.error().code, r.error().text, r.peek_u64(0));
+  Session* s = session_of(peer, sid, sid);
   if (!s) return;
   hearth_message_event ev{};
   ev.struct_size = sizeof(ev);
@@ -96,18 +123,29 @@ void Shard::on_plugin_message(const std::string& peer, wire::HeaderReader& r, Ta
   }
 }
 
-void Shard::on_identify(Connection* conn, const std::string& peer, wire::HeaderReader& r) {
+void Shard::on_identify(const std::string& peer, wire::HeaderReader& r) {
   const NodeConfig& cfg = shared_.config;
   const std::uint64_t request = r.u64("request_id");
   const std::uint64_t user = r.u64("user_id");
   const std::string_view token = r.str("token");
   std::vector<std::uint64_t> guilds;
-  r.u64_array("guilds", cfg.max_guilds_per_session, guilds);
-  if (!r.ok()) return send_client_error(peer, r.error().code, r.error().text, request);
+  r.u64_array("guilds", wire::kMaxArrayItems, guilds);
+  if (!r.ok()) return send_client_error(peer, r.error().code, r.error().text, r.peek_u64(0));
   if (!cfg.session_role) {
     return send_client_error(peer, Code::kUnknownType, "this node does not host sessions", request);
   }
-  if (conn && conn->sessions.size() >= cfg.max_sessions_per_connection) {
+  // Duplicates are ignored and do not count toward the limit.
+  sort_unique(guilds);
+  if (guilds.size() > cfg.max_guilds_per_session) {
+    return send_client_error(peer, Code::kTooLarge,
+                             "a session may follow at most " +
+                                 std::to_string(cfg.max_guilds_per_session) + " guilds; got " +
+                                 std::to_string(guilds.size()),
+                             request);
+  }
+  auto existing = connections_.find(peer);
+  if (existing != connections_.end() &&
+      existing->second.sessions.size() >= cfg.max_sessions_per_connection) {
     return send_client_error(peer, Code::kLimit,
                              "a connection may carry at most " +
                                  std::to_string(cfg.max_sessions_per_connection) + " sessions",
@@ -117,12 +155,6 @@ void Shard::on_identify(Connection* conn, const std::string& peer, wire::HeaderR
     ++shared_.stats.auth_failures;
     return send_client_error(peer, Code::kAuthFailed, *refusal, request);
   }
-  if (!conn) {
-    conn = &connections_[peer];
-    conn->id = peer;
-    conn->last_seen = Clock::now();
-    ++shared_.stats.connections;
-  }
   Session* created = sessions_.create();
   if (!created) {
     return send_client_error(peer, Code::kLimit, "this shard holds its maximum of sessions",
@@ -131,8 +163,7 @@ void Shard::on_identify(Connection* conn, const std::string& peer, wire::HeaderR
   Session& s = *created;
   const std::uint64_t sid = s.id;
   s.user = user;
-  s.connection = conn;
-  conn->sessions.push_back(sid);
+  s.resume_token = tokens_.next();
   ++shared_.stats.sessions;
   if (!shared_.plugins.empty()) {
     s.plugin_slots.assign(shared_.plugins.size(), nullptr);
@@ -147,36 +178,136 @@ void Shard::on_identify(Connection* conn, const std::string& peer, wire::HeaderR
       // The session never existed for anyone else: undo it quietly.
       Session* rejected = sessions_.find(sid);
       if (rejected) shared_.plugins.session_freed(sid, rejected->plugin_slots.data());
-      conn->sessions.pop_back();
       sessions_.erase(sid);
       --shared_.stats.sessions;
       ++shared_.stats.auth_failures;
       return send_client_error(peer, Code::kRejected, *reason, request);
     }
   }
+  attach(s, connection_for(peer));
 
-  wire::HeaderWriter w(Type::kReady, 3);
+  wire::HeaderWriter w(Type::kReady, 5);
   w.u64(request).u64(sid).u64(static_cast<std::uint64_t>(cfg.client_heartbeat.count()));
+  w.bin(std::string_view(reinterpret_cast<const char*>(s.resume_token.data()),
+                         s.resume_token.size()));
+  w.u64(static_cast<std::uint64_t>(cfg.resume_grace.count()));
   send_header(kToClient, peer, w);
 
-  std::sort(guilds.begin(), guilds.end());
-  guilds.erase(std::unique(guilds.begin(), guilds.end()), guilds.end());
   s.guilds.reserve(guilds.size());
-  for (std::uint64_t g : guilds) s.guilds.emplace_back(g, GuildLink{});
+  for (std::uint64_t g : guilds) {
+    GuildLink link;
+    link.request_id = request;
+    s.guilds.emplace_back(g, std::move(link));
+  }
   for (auto& [g, link] : s.guilds) try_subscribe(s, g, link);
+}
+
+void Shard::on_subscribe_request(const std::string& peer, wire::HeaderReader& r) {
+  const std::uint64_t request = r.u64("request_id");
+  const std::uint64_t sid = r.u64("session_id");
+  std::vector<std::uint64_t> guilds;
+  r.u64_array("guilds", wire::kMaxArrayItems, guilds);
+  if (!r.ok()) return send_client_error(peer, r.error().code, r.error().text, r.peek_u64(0));
+  Session* s = session_of(peer, sid, request);
+  if (!s) return;
+  sort_unique(guilds);
+  // Guilds already followed are ignored (docs/protocol.md, SUBSCRIBE).
+  std::erase_if(guilds, [&](std::uint64_t g) { return s->link(g) != nullptr; });
+  const std::size_t limit = shared_.config.max_guilds_per_session;
+  if (s->guilds.size() + guilds.size() > limit) {
+    return send_client_error(peer, Code::kTooLarge,
+                             "a session may follow at most " + std::to_string(limit) +
+                                 " guilds; it follows " + std::to_string(s->guilds.size()) +
+                                 " and asked for " + std::to_string(guilds.size()) + " more",
+                             request);
+  }
+  const std::size_t first_new = s->guilds.size();
+  for (std::uint64_t g : guilds) {
+    GuildLink link;
+    link.request_id = request;
+    s->guilds.emplace_back(g, std::move(link));
+  }
+  for (std::size_t i = first_new; i < s->guilds.size(); ++i) {
+    try_subscribe(*s, s->guilds[i].first, s->guilds[i].second);
+  }
+}
+
+void Shard::on_unsubscribe_request(const std::string& peer, wire::HeaderReader& r) {
+  const std::uint64_t request = r.u64("request_id");
+  const std::uint64_t sid = r.u64("session_id");
+  std::vector<std::uint64_t> guilds;
+  r.u64_array("guilds", wire::kMaxArrayItems, guilds);
+  if (!r.ok()) return send_client_error(peer, r.error().code, r.error().text, r.peek_u64(0));
+  Session* s = session_of(peer, sid, request);
+  if (!s) return;
+  sort_unique(guilds);
+  for (std::uint64_t g : guilds) {
+    auto it = std::find_if(s->guilds.begin(), s->guilds.end(),
+                           [&](const auto& entry) { return entry.first == g; });
+    if (it != s->guilds.end()) {
+      GuildLink& link = it->second;
+      if (link.state == State::kPending) release_permit(link);
+      if ((link.state == State::kPending || link.state == State::kActive) &&
+          live_nodes_.count(link.owner)) {
+        unsubscribe_at(link.owner, g, sid);
+      }
+      s->guilds.erase(it);
+    }
+    StreamItem item;
+    item.type = static_cast<std::uint32_t>(Type::kUnsubscribed);
+    item.guild = g;
+    item.kind_or_request = request;
+    emit_control(*s, item);
+  }
 }
 
 void Shard::on_leave(const std::string& peer, wire::HeaderReader& r) {
   const std::uint64_t sid = r.u64("session_id");
   if (!r.ok()) return send_client_error(peer, r.error().code, r.error().text, 0);
-  Session* s = session_of(peer, sid);
-  if (!s) return;
+  if (!session_of(peer, sid, sid)) return;
   close_session(sid, Code::kClosedByClient, "closed by the client", true, false);
-  auto conn = connections_.find(peer);
-  if (conn != connections_.end() && conn->second.sessions.empty()) {
-    connections_.erase(conn);
+}
+
+Connection& Shard::connection_for(const std::string& peer) {
+  auto [it, fresh] = connections_.try_emplace(peer);
+  if (fresh) {
+    it->second.id = peer;
+    ++shared_.stats.connections;
+  }
+  return it->second;
+}
+
+void Shard::attach(Session& s, Connection& conn) {
+  s.connection = &conn;
+  conn.sessions.push_back(s.id);
+  report_attached(conn.id, conn.sessions.size());
+}
+
+void Shard::unlink_from_connection(Session& s) {
+  Connection* conn = s.connection;
+  if (!conn) return;
+  s.connection = nullptr;
+  auto& list = conn->sessions;
+  list.erase(std::remove(list.begin(), list.end(), s.id), list.end());
+  report_attached(conn->id, list.size());
+  if (list.empty()) {
+    flush(*conn);  // what is queued was meant for it
+    const std::string peer = conn->id;
+    dirty_.erase(peer);
+    connections_.erase(peer);
     --shared_.stats.connections;
   }
+}
+
+void Shard::report_attached(const std::string& peer, std::size_t count) {
+  const char route = kAttached;
+  std::uint32_t numbers[2] = {index_, static_cast<std::uint32_t>(count)};
+  Frames f;
+  f.reserve(3);
+  f.push_back(frame_of(std::string_view(&route, 1)));
+  f.push_back(frame_of(peer));
+  f.emplace_back(numbers, sizeof(numbers));
+  send(f);
 }
 
 void Shard::close_session(std::uint64_t sid, Code code, const std::string& reason, bool tell_client,
@@ -192,15 +323,19 @@ void Shard::close_session(std::uint64_t sid, Code code, const std::string& reaso
       }
     }
   }
-  Connection& conn = *s.connection;
-  // Events already queued for this session go out before it is closed.
-  if (!goodbye && !conn.batch.empty()) flush(conn);
-  auto& list = conn.sessions;
-  list.erase(std::remove(list.begin(), list.end(), sid), list.end());
-  if (tell_client) {
-    wire::HeaderWriter w(Type::kSessionClosed, 3);
-    w.u64(sid).u64(static_cast<std::uint64_t>(code)).str(reason);
-    send_header(goodbye ? kGoodbye : kToClient, conn.id, w);
+  if (s.connection) {
+    Connection& conn = *s.connection;
+    const std::string peer = conn.id;
+    // Items already queued for this session go out before it is closed.
+    if (!goodbye && !conn.batch.empty()) flush(conn);
+    // The hub's count changes before the client can see the close, so a
+    // HEARTBEAT sent after SESSION_CLOSED counts without it.
+    unlink_from_connection(s);
+    if (tell_client) {
+      wire::HeaderWriter w(Type::kSessionClosed, 3);
+      w.u64(sid).u64(static_cast<std::uint64_t>(code)).str(reason);
+      send_header(goodbye ? kGoodbye : kToClient, peer, w);
+    }
   }
   if (!shared_.plugins.empty()) {
     hearth_session_event ev{sizeof(hearth_session_event), sid, s.user,
@@ -219,12 +354,7 @@ void Shard::close_connection(const std::string& peer, Code code, const std::stri
   if (goodbye) it->second.batch.clear();
   const std::vector<std::uint64_t> sids = it->second.sessions;
   for (std::uint64_t sid : sids) close_session(sid, code, reason, tell_client, goodbye);
-  it = connections_.find(peer);
-  if (it != connections_.end()) {
-    dirty_.erase(peer);
-    connections_.erase(it);
-    --shared_.stats.connections;
-  }
+  // The last close_session erased the connection.
 }
 
 void Shard::release_permit(GuildLink& link) {
@@ -266,6 +396,7 @@ void Shard::on_subscribe_reply(const std::string& from, wire::HeaderReader& r) {
   const std::uint64_t sid = r.u64("session");
   const auto code = static_cast<Code>(r.u64("code"));
   const std::uint64_t guild_seq = r.u64("guild_seq");
+  const std::uint64_t epoch = r.u64("epoch");
   if (!r.ok()) return;
   Session* found = sessions_.find(sid);
   GuildLink* link = found ? found->link(guild) : nullptr;
@@ -280,21 +411,35 @@ void Shard::on_subscribe_reply(const std::string& from, wire::HeaderReader& r) {
   release_permit(*link);
   Session& s = *found;
   if (code != Code::kOk && !is_final(code)) return schedule_retry(s, guild, *link);
-  link->state = code == Code::kOk ? State::kActive : State::kFailed;
-  link->attempts = 0;
-  wire::HeaderWriter w(Type::kSubscribed, 4);
-  w.u64(sid).u64(guild).u64(static_cast<std::uint64_t>(code)).u64(guild_seq);
-  // Queued events of other guilds go first, so the client sees SUBSCRIBED in order.
-  if (!s.connection->batch.empty()) flush(*s.connection);
-  send_header(kToClient, s.connection->id, w);
+  StreamItem item;
+  item.type = static_cast<std::uint32_t>(Type::kSubscribed);
+  item.guild = guild;
+  item.code = static_cast<std::uint16_t>(code);
+  item.kind_or_request = link->request_id;
+  if (code == Code::kOk) {
+    item.epoch = epoch;
+    item.guild_seq = guild_seq;
+    item.refetch = link->confirmed_before ? 1 : 0;
+    link->state = State::kActive;
+    link->attempts = 0;
+    link->confirmed_before = true;
+    link->request_id = 0;
+  } else {
+    // Refused for good: the guild no longer counts as followed.
+    std::erase_if(s.guilds, [&](const auto& entry) { return entry.first == guild; });
+  }
+  emit_control(s, item);
 }
 
 void Shard::on_deliver(Task& task) {
-  const std::uint32_t max_batch = shared_.config.max_batch;
+  const NodeConfig& cfg = shared_.config;
+  const std::uint32_t max_batch = cfg.max_batch;
   const std::uint64_t stamp = ++delivery_stamp_;
   const std::uint32_t source = node_id(task.peer);
   std::uint64_t delivered = 0;
   std::uint64_t stale = 0;
+  // One copy of the bytes per shard, shared by every session's replay buffer.
+  SharedPayload* kept = nullptr;
   for (std::uint64_t sid : task.sessions) {
     Session* s = sessions_.find(sid);
     GuildLink* link = s ? s->link(task.guild) : nullptr;
@@ -303,15 +448,31 @@ void Shard::on_deliver(Task& task) {
       continue;
     }
     if (task.exclude_user != 0 && s->user == task.exclude_user) continue;
-    Connection& conn = *s->connection;
-    conn.batch.add(sid, ++s->seq, task.guild, task.event_kind, task.guild_seq, task.payload, stamp);
+    if (!kept) kept = new SharedPayload{std::string(view_of(task.payload)), 0};
+    StreamItem item;
+    item.seq = ++s->seq;
+    item.guild = task.guild;
+    item.kind_or_request = task.event_kind;
+    item.epoch = task.epoch;
+    item.guild_seq = task.guild_seq;
+    item.payload = kept;
+    item.type = static_cast<std::uint32_t>(Type::kEvents);
+    s->replay.push(item, cfg.resume_buffer_events, cfg.resume_buffer_bytes);
     ++delivered;
+    if (!s->connection) {
+      if (!resumable(*s)) close_unresumable(*s);
+      continue;
+    }
+    Connection& conn = *s->connection;
+    conn.batch.add(sid, item.seq, task.guild, task.event_kind, task.epoch, task.guild_seq,
+                   task.payload, stamp);
     if (conn.batch.size() >= max_batch) {
       flush(conn);
     } else if (conn.batch.size() == 1) {
       dirty_.insert(conn.id);
     }
   }
+  if (kept && kept->refs == 0) delete kept;
   shared_.stats.deliveries += delivered;
   if (stale) shared_.stats.stale_deliveries += stale;
 }
@@ -335,37 +496,38 @@ void Shard::flush_dirty() {
   dirty_.clear();
 }
 
-void Shard::sweep_connections(Clock::time_point now) {
-  std::vector<std::string> silent;
-  for (auto& [id, conn] : connections_) {
-    if (now - conn.last_seen > shared_.config.client_timeout) silent.push_back(id);
-  }
-  for (const std::string& id : silent) {
-    ++shared_.stats.heartbeat_timeouts;
-    close_connection(id, Code::kHeartbeatTimeout, "no HEARTBEAT within the timeout", true, false);
-  }
-}
-
-void Shard::relink_after_ring_change() {
+void Shard::relink_after_ring_change(bool everything) {
   const Ring& ring = ring_.get();
   const auto now = Clock::now();
+  std::vector<std::uint64_t> lost;
   sessions_.for_each([&](Session& s) {
     const std::uint64_t sid = s.id;
+    lost.clear();
     for (auto& [guild, link] : s.guilds) {
       if (link.state != State::kActive && link.state != State::kPending) continue;
       const int owner = ring.find(guild);
       auto live = live_nodes_.find(link.owner);
       const bool owner_same = owner != Ring::kNone && ring.node_name(owner) == link.owner &&
                               live != live_nodes_.end() && live->second == link.owner_incarnation;
-      if (owner_same) continue;
+      if (owner_same && !everything) continue;
       if (link.state == State::kPending) release_permit(link);
       if (live != live_nodes_.end()) {
         unsubscribe_at(link.owner, guild, sid);
       }
+      if (link.state == State::kActive) lost.push_back(guild);
       link.state = State::kWaiting;
       link.attempts = 0;
       link.due = now;
       timers_.emplace(now, std::make_pair(sid, guild));
+    }
+    // Loss is never silent: the session hears of each broken guild in its
+    // stream, and gets SUBSCRIBED with refetch once it is back.
+    for (std::uint64_t guild : lost) {
+      StreamItem item;
+      item.type = static_cast<std::uint32_t>(Type::kGuildUnavailable);
+      item.guild = guild;
+      item.code = static_cast<std::uint16_t>(Code::kNoRoute);
+      if (!emit_control(s, item)) break;
     }
   });
 }

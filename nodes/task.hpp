@@ -19,8 +19,9 @@ struct Task {
     kPublish,            // guild, event_kind, ack_id, peer = publisher id; payload
     kDeliver,            // peer = source node; guild, guild_seq, event_kind, sessions; payload
     kRing,               // ring update
-    kConnectionStalled,  // peer = routing id
-    kConnectionGone,     // peer = routing id
+    kConnectionStalled,  // peer = routing id: close its sessions (SLOW_CONSUMER)
+    kConnectionGone,     // peer = routing id: detach its sessions (they wait for RESUME)
+    kShutdown,           // the node is stopping: close every session (SHUTTING_DOWN)
   };
 
   Kind kind;
@@ -28,6 +29,7 @@ struct Task {
   Frames frames;
   std::uint64_t guild = 0;
   std::uint64_t guild_seq = 0;
+  std::uint64_t epoch = 0;  // kDeliver: the guild's epoch
   std::uint64_t event_kind = 0;
   std::uint64_t ack_id = 0;
   std::uint64_t exclude_user = 0;  // kPublish / kDeliver: that user's sessions skip it

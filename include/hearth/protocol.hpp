@@ -12,7 +12,7 @@ namespace hearth::protocol {
 
 // The first element of every header array. A peer answers a header whose
 // version it does not speak with ERROR(kUnsupportedVersion) and ignores it.
-inline constexpr std::uint32_t kVersion = 1;
+inline constexpr std::uint32_t kVersion = 2;
 
 // Message types: the second element of every header array.
 enum class Type : std::uint32_t {
@@ -26,7 +26,14 @@ enum class Type : std::uint32_t {
   kLeave = 7,
   kSessionClosed = 8,
   kError = 9,
-  kPluginMessage = 10,  // both ways: a message of a kind a plugin registered
+  kPluginMessage = 10,     // both ways: a message of a kind a plugin registered
+  kSubscribe = 11,         // client -> node: add guilds to a live session
+  kUnsubscribe = 12,       // client -> node: remove guilds from a live session
+  kUnsubscribed = 13,      // node -> client: a guild left the session's stream
+  kGuildUnavailable = 14,  // node -> client: a guild's events may be missed until re-SUBSCRIBED
+  kResume = 15,            // client -> node: continue a session after a reconnect
+  kResumed = 18,           // node -> client: RESUME accepted; replayed items follow
+  kInvalidSession = 19,    // node -> client: RESUME refused; IDENTIFY again
   // publisher <-> broker
   kPublish = 16,
   kPublishAck = 17,
@@ -46,9 +53,10 @@ enum class Code : std::uint32_t {
   kOverloaded = 9,          // a bounded resource stayed exhausted; retry later
   kShuttingDown = 10,       // the node is stopping
   kLimit = 11,              // a per-connection or per-node count limit was reached
-  kHeartbeatTimeout = 12,   // nothing was heard from the connection for too long
+  kHeartbeatTimeout = 12,   // reserved: version 1 closed silent connections with it
   kClosedByClient = 13,     // LEAVE was honoured
   kRejected = 14,           // a plugin rejected the request (reason in the text)
+  kResumeGap = 15,          // RESUME asked for stream items no longer buffered
 };
 
 }  // namespace hearth::protocol
