@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <msgpack.hpp>
+#include <numeric>
 #include <variant>
 
 #include "cluster.hpp"
@@ -16,6 +17,13 @@ std::string header(const T&... fields) {
   msgpack::sbuffer b;
   msgpack::pack(b, std::make_tuple(fields...));
   return std::string(b.data(), b.size());
+}
+
+// 1, 2, ..., n: duplicates would not count toward the guild limit.
+std::vector<int> distinct_guilds(int n) {
+  std::vector<int> v(n);
+  std::iota(v.begin(), v.end(), 1);
+  return v;
 }
 
 template <class Client>
@@ -92,7 +100,7 @@ TEST_F(Malformed, SessionNodeAnswersEveryKindOfBadFrame) {
        1},
       {"negative guild", {header(2, 1, 1, 1, std::string("t"), std::vector<int>{-1})}, 1},
       {"missing guilds", {header(2, 1, 1, 1, std::string("t"))}, 1},
-      {"too many guilds", {header(2, 1, 1, 1, std::string("t"), std::vector<int>(1001, 1))}, 4},
+      {"too many guilds", {header(2, 1, 1, 1, std::string("t"), distinct_guilds(1001))}, 4},
       {"oversized token", {header(2, 1, 1, 1, long_token, std::vector<int>{1})}, 4},
       {"extra frame", {header(2, 5, 1), "surprise"}, 1},
       {"leave of a stranger's session", {header(2, 7, 123456789)}, 7},

@@ -196,15 +196,17 @@ TEST_F(PresenceTest, GracePeriodHidesQuickReconnectsAndOfflineFollowsIt) {
 
 TEST_F(PresenceTest, MissedHeartbeatsTakeAUserOfflineAfterTheGracePeriod) {
   node_.reset();
-  start("300", "900");
+  start("300", "900", {"--resume-grace-ms", "500"});
   Member observer(endpoint(), 100, {1});
   ASSERT_TRUE(observer.ready());
   Member silent(endpoint(), 9, {1});
   ASSERT_TRUE(silent.ready());
   ASSERT_EQ(observer.expect(1, std::chrono::milliseconds(0)).size(), 1u);
   // The observer keeps heartbeating; `silent` says nothing: after the 900 ms
-  // client timeout and the 400 ms grace period, it is offline.
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  // client timeout its session is detached (it may still be resumed), after
+  // the 500 ms resume grace it is closed, and after the 400 ms presence grace
+  // period the user is offline.
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (observer.updates.size() < 2 && std::chrono::steady_clock::now() < end) {
     observer.heartbeat();
     observer.pump(std::chrono::milliseconds(100));
