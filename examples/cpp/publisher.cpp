@@ -20,7 +20,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (auto* ack = std::get_if<hc::PublishAck>(&replies[0])) {
-    std::cout << "published to guild " << ack->guild_id << " as #" << ack->guild_seq << "\n";
+    std::cout << "published to guild " << ack->guild_id << " as #" << ack->guild_seq << " (epoch "
+              << ack->epoch << ")\n";
     return 0;
   }
   if (auto* err = std::get_if<hc::ServerError>(&replies[0])) {

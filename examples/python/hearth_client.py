@@ -1,4 +1,4 @@
-"""A small Hearth client written from docs/protocol.md alone.
+"""A small Hearth client written from docs/protocol.md (version 2) alone.
 
 Uses Debian's python3-zmq and python3-msgpack. Run the examples with
 /usr/bin/python3 so that Debian's packages are found.
@@ -6,50 +6,83 @@ Uses Debian's python3-zmq and python3-msgpack. Run the examples with
 import msgpack
 import zmq
 
-VERSION = 1
+VERSION = 2
 IDENTIFY, READY, SUBSCRIBED, EVENTS = 1, 2, 3, 4
 HEARTBEAT, HEARTBEAT_ACK, LEAVE, SESSION_CLOSED, ERROR, PLUGIN_MESSAGE = 5, 6, 7, 8, 9, 10
-PUBLISH, PUBLISH_ACK = 16, 17
+SUBSCRIBE, UNSUBSCRIBE, UNSUBSCRIBED, GUILD_UNAVAILABLE, RESUME = 11, 12, 13, 14, 15
+PUBLISH, PUBLISH_ACK, RESUMED, INVALID_SESSION = 16, 17, 18, 19
 
 CODES = {
     0: "OK", 1: "MALFORMED", 2: "UNSUPPORTED_VERSION", 3: "UNKNOWN_TYPE", 4: "TOO_LARGE",
     5: "AUTH_FAILED", 6: "NO_ROUTE", 7: "UNKNOWN_SESSION", 8: "SLOW_CONSUMER",
     9: "OVERLOADED", 10: "SHUTTING_DOWN", 11: "LIMIT", 12: "HEARTBEAT_TIMEOUT",
-    13: "CLOSED_BY_CLIENT", 14: "REJECTED",
+    13: "CLOSED_BY_CLIENT", 14: "REJECTED", 15: "RESUME_GAP",
 }
+
+# Messages that carry a session's `seq`: together they form the session's
+# stream, numbered 1, 2, 3, ... with no gaps (events are not the only ones).
+STREAM_ITEMS = ("event", "subscribed", "unsubscribed", "guild_unavailable")
 
 
 def _header(*fields):
     return msgpack.packb([VERSION, *fields])
 
 
+def _code(c):
+    return CODES.get(c, c)
+
+
 def decode(frames):
-    """Turns one multipart message into a list of (name, dict) tuples."""
+    """Turns one multipart message into a list of (name, dict) tuples.
+
+    Fields beyond those known here are ignored, and an unknown type becomes
+    ("unknown", ...) for the caller to skip: version 2 only grows that way.
+    """
     header = msgpack.unpackb(frames[0], raw=False)
     version, kind = header[0], header[1]
+    f = header[2:]
+    if kind == ERROR:  # the same layout in every version, so always readable
+        return [("error", dict(code=_code(f[0]), text=f[1], ref=f[2]))]
     if version != VERSION:
         raise ValueError(f"server speaks protocol version {version}")
-    f = header[2:]
     if kind == READY:
-        return [("ready", dict(request_id=f[0], session_id=f[1], heartbeat_ms=f[2]))]
+        return [("ready", dict(request_id=f[0], session_id=f[1], heartbeat_ms=f[2],
+                               resume_token=f[3], resume_grace_ms=f[4]))]
     if kind == SUBSCRIBED:
-        return [("subscribed", dict(session_id=f[0], guild_id=f[1], code=CODES.get(f[2], f[2]),
-                                    guild_seq=f[3]))]
+        return [("subscribed", dict(session_id=f[0], seq=f[1], guild_id=f[2], code=_code(f[3]),
+                                    epoch=f[4], guild_seq=f[5], request_id=f[6],
+                                    refetch=bool(f[7])))]
     if kind == EVENTS:
-        # e[5] names the payload frame, e[6] and e[7] the bytes within it.
-        return [("event", dict(session_id=e[0], seq=e[1], guild_id=e[2], kind=e[3],
-                               guild_seq=e[4], payload=frames[e[5]][e[6]:e[6] + e[7]]))
-                for e in f[0]]
+        # [session_id, seq, guild_id, kind, epoch, guild_seq, frame, offset, length]:
+        # the payload is `length` bytes at `offset` of payload frame `frame`.
+        out = []
+        for e in f[0]:
+            frame, offset, length = e[6], e[7], e[8]
+            if not 1 <= frame < len(frames) or offset + length > len(frames[frame]):
+                raise ValueError(f"EVENTS entry {e} points outside its payload frames")
+            out.append(("event", dict(session_id=e[0], seq=e[1], guild_id=e[2], kind=e[3],
+                                      epoch=e[4], guild_seq=e[5],
+                                      payload=frames[frame][offset:offset + length])))
+        return out
+    if kind == UNSUBSCRIBED:
+        return [("unsubscribed", dict(session_id=f[0], seq=f[1], guild_id=f[2],
+                                      request_id=f[3]))]
+    if kind == GUILD_UNAVAILABLE:
+        return [("guild_unavailable", dict(session_id=f[0], seq=f[1], guild_id=f[2],
+                                           code=_code(f[3])))]
+    if kind == RESUMED:
+        return [("resumed", dict(request_id=f[0], session_id=f[1], replayed=f[2]))]
+    if kind == INVALID_SESSION:
+        return [("invalid_session", dict(request_id=f[0], session_id=f[1], code=_code(f[2]),
+                                         reason=f[3]))]
     if kind == SESSION_CLOSED:
-        return [("closed", dict(session_id=f[0], code=CODES.get(f[1], f[1]), reason=f[2]))]
-    if kind == ERROR:
-        return [("error", dict(code=CODES.get(f[0], f[0]), text=f[1], ref=f[2]))]
+        return [("closed", dict(session_id=f[0], code=_code(f[1]), reason=f[2]))]
     if kind == HEARTBEAT_ACK:
-        return [("heartbeat_ack", dict(nonce=f[0]))]
+        return [("heartbeat_ack", dict(nonce=f[0], sessions=f[1]))]
     if kind == PLUGIN_MESSAGE:
         return [("plugin_message", dict(session_id=f[0], kind=f[1], payload=frames[1]))]
     if kind == PUBLISH_ACK:
-        return [("publish_ack", dict(ack_id=f[0], guild_id=f[1], guild_seq=f[2]))]
+        return [("publish_ack", dict(ack_id=f[0], guild_id=f[1], guild_seq=f[2], epoch=f[3]))]
     return [("unknown", dict(type=kind))]  # newer server: skip, per the versioning rule
 
 
@@ -57,9 +90,23 @@ class _Connection:
     """A DEALER to a Hearth endpoint; both kinds of client read replies the same way."""
 
     def __init__(self, endpoint, ctx, linger_ms):
-        self.socket = (ctx or zmq.Context.instance()).socket(zmq.DEALER)
-        self.socket.setsockopt(zmq.LINGER, linger_ms)
-        self.socket.connect(endpoint)
+        self.endpoint, self.ctx, self.linger_ms = endpoint, ctx or zmq.Context.instance(), linger_ms
+        self.socket = self._open()
+
+    def _open(self):
+        s = self.ctx.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, self.linger_ms)
+        s.connect(self.endpoint)
+        return s
+
+    def reconnect(self):
+        """Closes the DEALER and opens a new one to the same endpoint.
+
+        Whatever was queued on the old socket is dropped. The server sees a new
+        connection with no sessions: RESUME each session on it.
+        """
+        self.socket.close(linger=0)
+        self.socket = self._open()
 
     def receive(self, timeout_ms):
         """Messages arriving within timeout_ms, decoded."""
@@ -69,6 +116,9 @@ class _Connection:
                 out.extend(decode(self.socket.recv_multipart()))
         return out
 
+    def heartbeat(self, nonce=0):
+        self.socket.send(_header(HEARTBEAT, nonce))
+
 
 class SessionClient(_Connection):
     def __init__(self, endpoint, ctx=None):
@@ -77,11 +127,18 @@ class SessionClient(_Connection):
     def identify(self, request_id, user_id, token, guilds):
         self.socket.send(_header(IDENTIFY, request_id, user_id, token, list(guilds)))
 
-    def heartbeat(self, nonce=0):
-        self.socket.send(_header(HEARTBEAT, nonce))
-
     def leave(self, session_id):
         self.socket.send(_header(LEAVE, session_id))
+
+    def subscribe(self, request_id, session_id, guilds):
+        self.socket.send(_header(SUBSCRIBE, request_id, session_id, list(guilds)))
+
+    def unsubscribe(self, request_id, session_id, guilds):
+        self.socket.send(_header(UNSUBSCRIBE, request_id, session_id, list(guilds)))
+
+    def resume(self, request_id, session_id, resume_token, last_seq):
+        """Continues a session; last_seq is the seq of the last stream item processed."""
+        self.socket.send(_header(RESUME, request_id, session_id, bytes(resume_token), last_seq))
 
     def plugin_message(self, session_id, kind, payload):
         """Sends a message of a kind a plugin registered (answers arrive as plugin_message)."""

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Publish events to a guild, each acknowledged with its guild sequence number.
+"""Publish events to a guild, each acknowledged with its guild sequence number
+and epoch (the pair never repeats; a new epoch means the guild's sequence restarted).
 
     /usr/bin/python3 examples/python/publisher.py --guild 1 "hello" "world"
 """
@@ -27,7 +28,8 @@ def main():
             return 1
         for name, m in replies:
             if name == "publish_ack":
-                print(f"published to guild {m['guild_id']} as #{m['guild_seq']}")
+                print(f"published to guild {m['guild_id']} as #{m['guild_seq']} "
+                      f"(epoch {m['epoch']})")
                 pending.discard(m["ack_id"])
             elif name == "error":
                 print(f"error {m['code']}: {m['text']}")
