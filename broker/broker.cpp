@@ -140,11 +140,8 @@ void Broker::on_frontend(Frames& frames) {
           return reply_error(frames[0], Code::kNoRoute,
                              "no live guild node owns guild " + std::to_string(guild), ack_id);
         case Forwarded::kRefused:
-          if (ack_id != 0) {
-            reply_error(frames[0], Code::kOverloaded,
-                        "guild node " + owner + " is not accepting messages", ack_id);
-          }
-          return;
+          return reply_error(frames[0], Code::kOverloaded,
+                             "guild node " + owner + " is not accepting messages", ack_id);
       }
       return;
     }

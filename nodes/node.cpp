@@ -79,6 +79,10 @@ void Node::bind() {
     clients_.set(zmq::sockopt::sndhwm, static_cast<int>(config_.client_hwm));
     clients_.set(zmq::sockopt::rcvhwm, 10000);
     clients_.set(zmq::sockopt::linger, 0);
+    // Reconnect storms (every client of a network blip at once) overflow
+    // libzmq's default listen backlog of 100, and each dropped SYN costs its
+    // client a 1 s, then 3 s, kernel retry. The kernel caps it at somaxconn.
+    clients_.set(zmq::sockopt::backlog, 4096);
     clients_.set(zmq::sockopt::maxmsgsize,
                  static_cast<std::int64_t>(config_.max_payload + wire::kMaxHeaderBytes));
     bind_or_explain(clients_, config_.listen, "client");

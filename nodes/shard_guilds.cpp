@@ -49,7 +49,9 @@ Shard::GuildMap::iterator Shard::erase_guild(GuildMap::iterator it) {
 }
 
 void Shard::publisher_error(const Task& task, Code code, const std::string& text) {
-  if (task.ack_id == 0) return;  // no ack asked for: errors go unanswered, as documented
+  // Sent even without an ack_id (ref 0): a publisher may give up confirmation
+  // of success, never news of a loss (docs/protocol.md, PUBLISH).
+  if (task.peer.empty()) return;  // a plugin's publish has nobody to tell
   wire::HeaderWriter w(Type::kError, 3);
   w.u64(static_cast<std::uint64_t>(code)).str(text).u64(task.ack_id);
   send_header(kToBroker, std::string(1, internal::kPublisherPrefix) + task.peer, w);

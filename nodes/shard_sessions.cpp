@@ -448,7 +448,9 @@ void Shard::on_deliver(Task& task) {
       continue;
     }
     if (task.exclude_user != 0 && s->user == task.exclude_user) continue;
-    if (!kept) kept = new SharedPayload{std::string(view_of(task.payload)), 0};
+    // The loop holds a reference of its own: closing a session below drops
+    // that session's references, and must not free what later ones share.
+    if (!kept) kept = new SharedPayload{std::string(view_of(task.payload)), 1};
     StreamItem item;
     item.seq = ++s->seq;
     item.guild = task.guild;
@@ -472,7 +474,7 @@ void Shard::on_deliver(Task& task) {
       dirty_.insert(conn.id);
     }
   }
-  if (kept && kept->refs == 0) delete kept;
+  release_payload(kept);
   shared_.stats.deliveries += delivered;
   if (stale) shared_.stats.stale_deliveries += stale;
 }
