@@ -113,8 +113,8 @@ class Shard final : public PluginShardServices {
   // the session: stamps its seq, keeps it for RESUME, and sends it when the
   // session is attached. A detached session whose buffer no longer covers
   // what its client may have missed is closed. False when it was closed.
-  bool emit_control(Session& s, StreamItem item);
-  void send_stream_item(Session& s, const StreamItem& item);
+  bool emit_control(Session& s, const StreamRecord& item);
+  void send_stream_item(Session& s, const StreamRecord& item, std::uint64_t seq);
   // True when the detached session can still be resumed.
   bool resumable(const Session& s) const;
   void close_unresumable(Session& s);

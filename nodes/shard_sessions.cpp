@@ -253,7 +253,7 @@ void Shard::on_unsubscribe_request(const std::string& peer, wire::HeaderReader& 
       }
       s->guilds.erase(it);
     }
-    StreamItem item;
+    StreamRecord item;
     item.type = static_cast<std::uint32_t>(Type::kUnsubscribed);
     item.guild = g;
     item.kind_or_request = request;
@@ -411,7 +411,7 @@ void Shard::on_subscribe_reply(const std::string& from, wire::HeaderReader& r) {
   release_permit(*link);
   Session& s = *found;
   if (code != Code::kOk && !is_final(code)) return schedule_retry(s, guild, *link);
-  StreamItem item;
+  StreamRecord item;
   item.type = static_cast<std::uint32_t>(Type::kSubscribed);
   item.guild = guild;
   item.code = static_cast<std::uint16_t>(code);
@@ -439,7 +439,7 @@ void Shard::on_deliver(Task& task) {
   std::uint64_t delivered = 0;
   std::uint64_t stale = 0;
   // One copy of the bytes per shard, shared by every session's replay buffer.
-  SharedPayload* kept = nullptr;
+  StreamRecord* kept = nullptr;
   for (std::uint64_t sid : task.sessions) {
     Session* s = sessions_.find(sid);
     GuildLink* link = s ? s->link(task.guild) : nullptr;
@@ -448,33 +448,35 @@ void Shard::on_deliver(Task& task) {
       continue;
     }
     if (task.exclude_user != 0 && s->user == task.exclude_user) continue;
-    // The loop holds a reference of its own: closing a session below drops
-    // that session's references, and must not free what later ones share.
-    if (!kept) kept = new SharedPayload{std::string(view_of(task.payload)), 1};
-    StreamItem item;
-    item.seq = ++s->seq;
-    item.guild = task.guild;
-    item.kind_or_request = task.event_kind;
-    item.epoch = task.epoch;
-    item.guild_seq = task.guild_seq;
-    item.payload = kept;
-    item.type = static_cast<std::uint32_t>(Type::kEvents);
-    s->replay.push(item, cfg.resume_buffer_events, cfg.resume_buffer_bytes);
+    // The loop holds a reference of its own (refs starts at 1): closing a
+    // session below drops that session's references, and must not free what
+    // later ones share.
+    if (!kept) {
+      kept = new StreamRecord;  // refs 1: the loop's own
+      kept->bytes.assign(view_of(task.payload));
+      kept->guild = task.guild;
+      kept->kind_or_request = task.event_kind;
+      kept->epoch = task.epoch;
+      kept->guild_seq = task.guild_seq;
+      kept->type = static_cast<std::uint32_t>(Type::kEvents);
+    }
+    const std::uint64_t seq = ++s->seq;
+    s->replay.push(kept, seq, cfg.resume_buffer_events, cfg.resume_buffer_bytes);
     ++delivered;
     if (!s->connection) {
       if (!resumable(*s)) close_unresumable(*s);
       continue;
     }
     Connection& conn = *s->connection;
-    conn.batch.add(sid, item.seq, task.guild, task.event_kind, task.epoch, task.guild_seq,
-                   task.payload, stamp);
+    conn.batch.add(sid, seq, task.guild, task.event_kind, task.epoch, task.guild_seq, task.payload,
+                   stamp);
     if (conn.batch.size() >= max_batch) {
       flush(conn);
     } else if (conn.batch.size() == 1) {
       dirty_.insert(conn.id);
     }
   }
-  release_payload(kept);
+  release_record(kept);
   shared_.stats.deliveries += delivered;
   if (stale) shared_.stats.stale_deliveries += stale;
 }
@@ -525,7 +527,7 @@ void Shard::relink_after_ring_change(bool everything) {
     // Loss is never silent: the session hears of each broken guild in its
     // stream, and gets SUBSCRIBED with refetch once it is back.
     for (std::uint64_t guild : lost) {
-      StreamItem item;
+      StreamRecord item;
       item.type = static_cast<std::uint32_t>(Type::kGuildUnavailable);
       item.guild = guild;
       item.code = static_cast<std::uint16_t>(Code::kNoRoute);

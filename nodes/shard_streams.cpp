@@ -12,42 +12,47 @@ using namespace shard_detail;
 namespace {
 
 // The header of a stream item that is its own message (not an EVENTS entry).
-std::string control_header(std::uint64_t sid, const StreamItem& item) {
+std::string control_header(std::uint64_t sid, const StreamRecord& item, std::uint64_t seq) {
   if (item.type == static_cast<std::uint32_t>(Type::kSubscribed)) {
     wire::HeaderWriter w(Type::kSubscribed, 8);
-    w.u64(sid).u64(item.seq).u64(item.guild).u64(item.code).u64(item.epoch).u64(item.guild_seq);
+    w.u64(sid).u64(seq).u64(item.guild).u64(item.code).u64(item.epoch).u64(item.guild_seq);
     w.u64(item.kind_or_request).u64(item.refetch);
     return std::string(w.view());
   }
   if (item.type == static_cast<std::uint32_t>(Type::kUnsubscribed)) {
     wire::HeaderWriter w(Type::kUnsubscribed, 4);
-    w.u64(sid).u64(item.seq).u64(item.guild).u64(item.kind_or_request);
+    w.u64(sid).u64(seq).u64(item.guild).u64(item.kind_or_request);
     return std::string(w.view());
   }
   wire::HeaderWriter w(Type::kGuildUnavailable, 4);
-  w.u64(sid).u64(item.seq).u64(item.guild).u64(item.code);
+  w.u64(sid).u64(seq).u64(item.guild).u64(item.code);
   return std::string(w.view());
 }
 
 }  // namespace
 
-bool Shard::emit_control(Session& s, StreamItem item) {
-  item.seq = ++s.seq;
-  s.replay.push(item, shared_.config.resume_buffer_events, shared_.config.resume_buffer_bytes);
+bool Shard::emit_control(Session& s, const StreamRecord& item) {
+  auto* record = new StreamRecord(item);
+  record->refs = 1;  // ours, released below; the buffer takes its own
+  const std::uint64_t seq = ++s.seq;
+  s.replay.push(record, seq, shared_.config.resume_buffer_events,
+                shared_.config.resume_buffer_bytes);
+  bool alive = true;
   if (s.connection) {
-    send_stream_item(s, item);
-    return true;
+    send_stream_item(s, *record, seq);
+  } else if (!resumable(s)) {
+    close_unresumable(s);
+    alive = false;
   }
-  if (resumable(s)) return true;
-  close_unresumable(s);
-  return false;
+  release_record(record);
+  return alive;
 }
 
-void Shard::send_stream_item(Session& s, const StreamItem& item) {
+void Shard::send_stream_item(Session& s, const StreamRecord& item, std::uint64_t seq) {
   Connection& conn = *s.connection;
   if (item.type == static_cast<std::uint32_t>(Type::kEvents)) {
-    conn.batch.add_bytes(s.id, item.seq, item.guild, item.kind_or_request, item.epoch,
-                         item.guild_seq, item.payload->bytes, ++delivery_stamp_);
+    conn.batch.add_bytes(s.id, seq, item.guild, item.kind_or_request, item.epoch, item.guild_seq,
+                         item.bytes, ++delivery_stamp_);
     if (conn.batch.size() >= shared_.config.max_batch) {
       flush(conn);
     } else if (conn.batch.size() == 1) {
@@ -61,7 +66,7 @@ void Shard::send_stream_item(Session& s, const StreamItem& item) {
   f.reserve(3);
   f.push_back(frame_of(std::string_view("C", 1)));
   f.push_back(frame_of(conn.id));
-  f.push_back(frame_of(control_header(s.id, item)));
+  f.push_back(frame_of(control_header(s.id, item, seq)));
   send(f);
 }
 
@@ -164,7 +169,9 @@ void Shard::on_resume(const std::string& peer, wire::HeaderReader& r) {
   wire::HeaderWriter w(Type::kResumed, 3);
   w.u64(request).u64(sid).u64(s->seq - last_seq);
   send_header(kToClient, peer, w);
-  s->replay.for_each_after(last_seq, [&](const StreamItem& item) { send_stream_item(*s, item); });
+  s->replay.for_each_after(last_seq, [&](const StreamRecord& item, std::uint64_t seq) {
+    send_stream_item(*s, item, seq);
+  });
 }
 
 void Shard::shutdown_sessions() {
