@@ -87,6 +87,23 @@ const msgpack::object* HeaderReader::next(const char* field) {
   return &items_[next_++];
 }
 
+void HeaderReader::raw_array(const char* field, std::size_t max_bytes, std::string& out) {
+  const msgpack::object* o = next(field);
+  if (!o) return;
+  if (o->type != msgpack::type::ARRAY) {
+    fail(Code::kMalformed, std::string("field '") + field + "' must be an array");
+    return;
+  }
+  msgpack::sbuffer buffer;
+  msgpack::pack(buffer, *o);
+  if (buffer.size() > max_bytes) {
+    fail(Code::kTooLarge, std::string("field '") + field + "' exceeds " +
+                              std::to_string(max_bytes) + " bytes");
+    return;
+  }
+  out.append(buffer.data(), buffer.size());
+}
+
 std::uint64_t HeaderReader::peek_u64(std::size_t i) const {
   if (!items_ || i >= fields_ || !is_uint(items_[i])) return 0;
   return items_[i].via.u64;

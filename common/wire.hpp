@@ -51,6 +51,9 @@ class HeaderReader {
   std::string_view str(const char* field, std::size_t max_bytes = kMaxStringBytes);
   std::string_view bin(const char* field, std::size_t max_bytes = kMaxStringBytes);
   void u64_array(const char* field, std::size_t max_items, std::vector<std::uint64_t>& out);
+  // Reads the next field, which must be an array, and appends its MessagePack
+  // encoding to `out` (for passing on untouched).
+  void raw_array(const char* field, std::size_t max_bytes, std::string& out);
   // Reads the next field as an array and returns its elements (or nullptr).
   const msgpack::object* array(const char* field, std::size_t max_items, std::size_t* count);
 

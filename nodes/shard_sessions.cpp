@@ -130,6 +130,8 @@ void Shard::on_identify(const std::string& peer, wire::HeaderReader& r) {
   const std::string_view token = r.str("token");
   std::vector<std::uint64_t> guilds;
   r.u64_array("guilds", wire::kMaxArrayItems, guilds);
+  std::string presence;  // optional; for plugins (docs/presence.md)
+  if (r.has_more()) r.raw_array("presence", wire::kMaxStringBytes, presence);
   if (!r.ok()) return send_client_error(peer, r.error().code, r.error().text, r.peek_u64(0));
   if (!cfg.session_role) {
     return send_client_error(peer, Code::kUnknownType, "this node does not host sessions", request);
@@ -174,6 +176,7 @@ void Shard::on_identify(const std::string& peer, wire::HeaderReader& r) {
     ev.token = {token.data(), token.size()};
     ev.guilds = guilds.data();
     ev.guild_count = guilds.size();
+    ev.presence = {presence.data(), presence.size()};
     if (auto reason = shared_.plugins.identify(*this, ev)) {
       // The session never existed for anyone else: undo it quietly.
       Session* rejected = sessions_.find(sid);

@@ -127,6 +127,11 @@ typedef struct hearth_identify_event {
   /* Out: set to reject the session. The text (copied by the host) goes to the
    * client in ERROR(REJECTED). Leave NULL to accept. */
   const char* reject_reason;
+  /* Appended in ABI v1 (check struct_size): IDENTIFY's optional `presence`
+   * field (docs/protocol.md) as its MessagePack encoding, untouched and
+   * unvalidated beyond being an array; empty when the client sent none.
+   * Valid during the hook only. */
+  hearth_bytes presence;
 } hearth_identify_event;
 
 typedef struct hearth_session_event {
