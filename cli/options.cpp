@@ -136,6 +136,11 @@ po::options_description node_options(bool embedded) {
       "full its sessions are closed (SLOW_CONSUMER)");
   add("max-batch", po::value<unsigned>()->default_value(256),
       "events coalesced into one EVENTS message");
+  add("max-batch-bytes", po::value<unsigned>()->default_value(64 << 10),
+      "payload bytes coalesced into one EVENTS message (a larger payload travels alone)");
+  add("client-backlog-bytes", po::value<unsigned>()->default_value(8 << 20),
+      "bytes the node holds for a connection whose pipe is full; past it, or past "
+      "--client-backlog messages, its sessions are closed (SLOW_CONSUMER)");
   add("flush-interval-us", po::value<unsigned>()->default_value(0),
       "shortest time between two flushes of a shard's pending events (0: flush every cycle); "
       "longer coalesces more events per message under load");
@@ -280,12 +285,26 @@ NodeConfig node_config(const po::variables_map& vm) {
     }
   }
   c.shards = vm["shards"].as<unsigned>();
-  for (const char* name :
-       {"weight", "heartbeat-ms", "client-heartbeat-ms", "client-timeout-ms",
-        "subscribe-timeout-ms", "subscribe-permits", "client-hwm", "client-backlog", "max-batch",
-        "max-sessions-per-connection", "max-guilds-per-session", "max-members-per-guild",
-        "max-guilds", "max-payload", "shard-queue", "resume-grace-ms", "resume-buffer-events",
-        "resume-buffer-bytes"}) {
+  for (const char* name : {"weight",
+                           "heartbeat-ms",
+                           "client-heartbeat-ms",
+                           "client-timeout-ms",
+                           "subscribe-timeout-ms",
+                           "subscribe-permits",
+                           "client-hwm",
+                           "client-backlog",
+                           "max-batch",
+                           "max-sessions-per-connection",
+                           "max-guilds-per-session",
+                           "max-members-per-guild",
+                           "max-guilds",
+                           "max-payload",
+                           "shard-queue",
+                           "resume-grace-ms",
+                           "resume-buffer-events",
+                           "resume-buffer-bytes",
+                           "max-batch-bytes",
+                           "client-backlog-bytes"}) {
     require_positive(vm, name);
   }
   c.vnodes = vm["weight"].as<unsigned>();
@@ -299,6 +318,8 @@ NodeConfig node_config(const po::variables_map& vm) {
   c.client_hwm = vm["client-hwm"].as<unsigned>();
   c.client_backlog = vm["client-backlog"].as<unsigned>();
   c.max_batch = vm["max-batch"].as<unsigned>();
+  c.max_batch_bytes = vm["max-batch-bytes"].as<unsigned>();
+  c.client_backlog_bytes = vm["client-backlog-bytes"].as<unsigned>();
   c.flush_interval = std::chrono::microseconds(vm["flush-interval-us"].as<unsigned>());
   c.max_sessions_per_connection = vm["max-sessions-per-connection"].as<unsigned>();
   c.max_guilds_per_session = vm["max-guilds-per-session"].as<unsigned>();

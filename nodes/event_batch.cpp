@@ -28,12 +28,15 @@ void EventBatch::add_entry(Entry e, std::string_view bytes, const zmq::message_t
   } else if (bytes.size() <= kInlineMax) {
     e.offset = static_cast<std::uint32_t>(block_.size());
     block_.append(bytes);
+    bytes_ += bytes.size();
   } else if (frame) {
     large_.emplace_back().copy(const_cast<zmq::message_t&>(*frame));
     e.large = static_cast<std::uint32_t>(large_.size());
+    bytes_ += bytes.size();
   } else {
     large_.emplace_back(bytes.data(), bytes.size());
     e.large = static_cast<std::uint32_t>(large_.size());
+    bytes_ += bytes.size();
   }
   if (e.large == 0) block_named_ = true;
   last_delivery_ = delivery;
@@ -63,6 +66,7 @@ void EventBatch::clear() {
   large_.clear();
   last_delivery_ = 0;
   block_named_ = false;
+  bytes_ = 0;
 }
 
 }  // namespace hearth

@@ -25,6 +25,8 @@ class EventBatch {
 
   bool empty() const { return entries_.empty(); }
   std::size_t size() const { return entries_.size(); }
+  // Payload bytes the encoded message will carry (shared bytes count once).
+  std::size_t bytes() const { return bytes_; }
 
   // `delivery` identifies the fan-out this event came from: consecutive adds
   // with the same delivery reuse the payload bytes already in the batch.
@@ -54,7 +56,8 @@ class EventBatch {
   std::string block_;
   Frames large_;
   std::uint64_t last_delivery_ = 0;
-  bool block_named_ = false;  // some entry's payload lives in block_ (even an empty one)
+  bool block_named_ = false;
+  std::size_t bytes_ = 0;  // some entry's payload lives in block_ (even an empty one)
 };
 
 }  // namespace hearth

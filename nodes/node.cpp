@@ -27,6 +27,12 @@ std::uint32_t u32(internal::Type t) {
   return static_cast<std::uint32_t>(t);
 }
 
+std::size_t frames_bytes(const Frames& frames) {
+  std::size_t n = 0;
+  for (const auto& f : frames) n += f.size();
+  return n;
+}
+
 }  // namespace
 
 Node::Node(zmq::context_t& ctx, NodeConfig config)
@@ -495,8 +501,13 @@ void Node::send_to_client(Frames& frames, std::size_t first, bool goodbye) {
   }
   auto backlog = client_backlog_.find(peer);
   if (backlog != client_backlog_.end()) {
-    if (backlog->second.size() < config_.client_backlog) {
-      backlog->second.push_back(std::move(out));
+    const std::size_t size = frames_bytes(out);
+    ClientBacklog& b = backlog->second;
+    // Bounded in messages and in bytes: a message may carry many events.
+    if (b.messages.size() < config_.client_backlog &&
+        b.bytes + size <= config_.client_backlog_bytes) {
+      b.bytes += size;
+      b.messages.push_back(std::move(out));
     } else {
       declare_stalled(peer);
       if (goodbye) goodbyes_[peer].push_back(std::move(out));
@@ -509,23 +520,28 @@ void Node::send_to_client(Frames& frames, std::size_t first, bool goodbye) {
     case SendResult::kUnroutable:
       connection_gone(peer);
       return;
-    case SendResult::kWouldBlock:
-      client_backlog_[peer].push_back(std::move(out));
+    case SendResult::kWouldBlock: {
+      ClientBacklog& b = client_backlog_[peer];
+      b.bytes += frames_bytes(out);
+      b.messages.push_back(std::move(out));
       return;
+    }
   }
 }
 
 void Node::flush_client_backlogs() {
   for (auto it = client_backlog_.begin(); it != client_backlog_.end();) {
-    auto& queue = it->second;
+    auto& queue = it->second.messages;
     bool gone = false;
     while (!queue.empty()) {
+      const std::size_t size = frames_bytes(queue.front());
       const SendResult r = send_frames(clients_, queue.front(), true);
       if (r == SendResult::kWouldBlock) break;
       if (r == SendResult::kUnroutable) {
         gone = true;
         break;
       }
+      it->second.bytes -= size;
       queue.pop_front();
     }
     if (gone) {
@@ -543,7 +559,7 @@ void Node::flush_client_backlogs() {
 void Node::declare_stalled(const std::string& peer) {
   auto backlog = client_backlog_.find(peer);
   if (backlog != client_backlog_.end()) {
-    stats_.dropped_slow += backlog->second.size();
+    stats_.dropped_slow += backlog->second.messages.size();
     client_backlog_.erase(backlog);
   }
   stalled_.insert(peer);

@@ -77,7 +77,11 @@ class Node {
   std::size_t carried_ = 0;
   std::deque<Frames> to_broker_;  // backlog while the broker link is full
   // Messages a connection's full pipe refused, kept in order until it drains.
-  std::unordered_map<std::string, std::deque<Frames>> client_backlog_;
+  struct ClientBacklog {
+    std::deque<Frames> messages;
+    std::size_t bytes = 0;
+  };
+  std::unordered_map<std::string, ClientBacklog> client_backlog_;
   std::unordered_set<std::string> stalled_;  // connections being closed for a full queue
   std::unordered_map<std::string, std::deque<Frames>> goodbyes_;
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> goodbye_deadline_;

@@ -42,7 +42,11 @@ struct NodeConfig {
   // connection is closed with SLOW_CONSUMER.
   std::uint32_t client_hwm = 1000;
   std::uint32_t client_backlog = 1000;
-  std::uint32_t max_batch = 256;  // events per EVENTS message
+  std::size_t client_backlog_bytes = 8 << 20;  // and at most this many bytes in the backlog
+  std::uint32_t max_batch = 256;               // events per EVENTS message
+  // Payload bytes per EVENTS message (a single larger payload travels
+  // alone), so that a queue counted in messages is also bounded in bytes.
+  std::size_t max_batch_bytes = 64 << 10;
   std::uint32_t max_sessions_per_connection = 10000;
   std::uint32_t max_guilds_per_session = 1000;
   std::uint32_t max_members_per_guild = 1000000;

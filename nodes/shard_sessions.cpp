@@ -473,7 +473,7 @@ void Shard::on_deliver(Task& task) {
     Connection& conn = *s->connection;
     conn.batch.add(sid, seq, task.guild, task.event_kind, task.epoch, task.guild_seq, task.payload,
                    stamp);
-    if (conn.batch.size() >= max_batch) {
+    if (conn.batch.size() >= max_batch || conn.batch.bytes() >= cfg.max_batch_bytes) {
       flush(conn);
     } else if (conn.batch.size() == 1) {
       dirty_.insert(conn.id);

@@ -53,7 +53,8 @@ void Shard::send_stream_item(Session& s, const StreamRecord& item, std::uint64_t
   if (item.type == static_cast<std::uint32_t>(Type::kEvents)) {
     conn.batch.add_bytes(s.id, seq, item.guild, item.kind_or_request, item.epoch, item.guild_seq,
                          item.bytes, ++delivery_stamp_);
-    if (conn.batch.size() >= shared_.config.max_batch) {
+    if (conn.batch.size() >= shared_.config.max_batch ||
+        conn.batch.bytes() >= shared_.config.max_batch_bytes) {
       flush(conn);
     } else if (conn.batch.size() == 1) {
       dirty_.insert(conn.id);

@@ -709,7 +709,7 @@ def g_frames(ck, A):
     ck("Versioning rule: extra trailing header fields are ignored (HEARTBEAT)", m is not None, "no HEARTBEAT_ACK")
     g = A.fresh_guild()
     rid = nid()
-    c.send([V, IDENTIFY, rid, 42, "t", [g], "future", 5])
+    c.send([V, IDENTIFY, rid, 42, "t", [g], [1, ""], "future", 5])  # after the optional presence
     m = c.wait(err_or(READY, 2, rid), WAIT, "READY")
     ck("Versioning rule: extra trailing header fields are ignored (IDENTIFY)", m.type == READY, repr(m))
     if m.type == READY:
