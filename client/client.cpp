@@ -192,9 +192,11 @@ SessionClient::SessionClient(const std::string& endpoint)
 SessionClient::~SessionClient() = default;
 
 void SessionClient::identify(std::uint64_t request_id, std::uint64_t user_id,
-                             std::string_view token, const std::vector<std::uint64_t>& guilds) {
-  wire::HeaderWriter w(Type::kIdentify, 4);
+                             std::string_view token, const std::vector<std::uint64_t>& guilds,
+                             const std::optional<InitialPresence>& presence) {
+  wire::HeaderWriter w(Type::kIdentify, presence ? 5 : 4);
   w.u64(request_id).u64(user_id).str(token).u64_array(guilds);
+  if (presence) w.array(2).u64(presence->status).str(presence->activity);
   send_header(impl_->socket, w);
 }
 

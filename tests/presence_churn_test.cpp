@@ -106,8 +106,8 @@ class PresenceFleet {
       seats_[by_session_.at(s->session_id)].subscribed += s->code == 0;
     } else if (auto* e = std::get_if<hc::Event>(&m); e && e->kind == 201) {
       auto h = msgpack::unpack(e->payload.data(), e->payload.size());
-      auto [user, status, activity] =
-          h.get().as<std::tuple<std::uint64_t, unsigned, std::string>>();
+      auto [user, status, activity, version] =
+          h.get().as<std::tuple<std::uint64_t, unsigned, std::string, std::uint64_t>>();
       auto& guild = seats_[by_session_.at(e->session_id)].view[e->guild_id];
       if (status == 0) {
         guild.erase(user);
@@ -116,10 +116,11 @@ class PresenceFleet {
       }
     } else if (auto* p = std::get_if<hc::PluginMessage>(&m); p && p->kind == 202) {
       auto h = msgpack::unpack(p->payload.data(), p->payload.size());
-      auto [guild, online, page, more, entries] =
+      auto [guild, online, after, more, entries, version] =
           h.get()
               .as<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, bool,
-                             std::vector<std::tuple<std::uint64_t, unsigned, std::string>>>>();
+                             std::vector<std::tuple<std::uint64_t, unsigned, std::string>>,
+                             std::uint64_t>>();
       ASSERT_FALSE(more) << "these guilds are under the snapshot limit";
       auto& view = seats_[by_session_.at(p->session_id)].view[guild];
       for (auto& [user, status, activity] : entries) view[user] = status;

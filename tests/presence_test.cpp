@@ -2,8 +2,10 @@
 // sessions receive, and in which order, for the cases users meet.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <msgpack.hpp>
+#include <optional>
 #include <thread>
 #include <variant>
 #include <zmq.hpp>
@@ -37,9 +39,10 @@ std::string set_payload(unsigned status, const std::string& activity) {
 // One connection with one session, recording presence updates and snapshots.
 class Member {
  public:
-  Member(const std::string& endpoint, std::uint64_t user, std::vector<std::uint64_t> guilds)
+  Member(const std::string& endpoint, std::uint64_t user, std::vector<std::uint64_t> guilds,
+         std::optional<hc::InitialPresence> presence = std::nullopt)
       : client_(endpoint), guilds_(guilds.size()) {
-    client_.identify(1, user, "t", guilds);
+    client_.identify(1, user, "t", guilds, presence);
   }
   // Pumps until subscribed to all its guilds.
   bool ready(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
@@ -58,11 +61,23 @@ class Member {
     std::vector<hc::Message> msgs;
     client_.poll(msgs, wait);
     for (auto& m : msgs) {
-      if (auto* r = std::get_if<hc::Ready>(&m)) session_ = r->session_id;
+      if (auto* r = std::get_if<hc::Ready>(&m)) {
+        session_ = r->session_id;
+        token_ = r->resume_token;
+      }
+      if (auto pos = hc::stream_position(m)) last_seq_ = pos->seq;
+      if (std::holds_alternative<hc::Resumed>(m)) ++resumed;
+      if (auto* err = std::get_if<hc::ServerError>(&m)) errors.push_back(err->code);
       if (auto* s = std::get_if<hc::Subscribed>(&m)) subscribed_ += s->code == 0;
+      if (auto* p = std::get_if<hc::PluginMessage>(&m); p && p->kind == 207) {
+        auto h = msgpack::unpack(p->payload.data(), p->payload.size());
+        auto t = h.get().as<std::tuple<std::uint64_t, unsigned, std::string>>();
+        self.push_back({std::get<0>(t), std::get<1>(t), std::get<2>(t)});
+      }
+      if (auto* p = std::get_if<hc::PluginMessage>(&m); p && p->kind == 206) ++refusals;
       if (auto* e = std::get_if<hc::Event>(&m); e && e->kind == 201) {
         auto h = msgpack::unpack(e->payload.data(), e->payload.size());
-        auto t = h.get().as<std::tuple<std::uint64_t, unsigned, std::string>>();
+        auto t = h.get().as<std::tuple<std::uint64_t, unsigned, std::string, std::uint64_t>>();
         // A session also receives its own user's updates (the guild fans out
         // to every member); as docs/presence.md says, clients skip those.
         if (std::get<1>(t) == kOffline) {
@@ -92,14 +107,32 @@ class Member {
     client_.plugin_message(session_, 200, set_payload(status, activity));
   }
   void leave() { client_.leave(session_); }
+  // Drops the connection and continues the session on a new one (RESUME).
+  bool reconnect_and_resume() {
+    const int before = resumed;
+    client_.reconnect();
+    client_.resume(2, session_, token_, last_seq_);
+    return pump_until([&] { return resumed > before; }, std::chrono::seconds(5));
+  }
+  void send_raw(const std::vector<std::string>& frames) { client_.send_raw(frames); }
+  void send(std::uint64_t kind, const std::string& payload) {
+    client_.plugin_message(session_, kind, payload);
+  }
+  std::uint64_t session() const { return session_; }
+  // The user's own status as the guilds told it (207): {guild, status, activity}.
+  std::vector<Update> self;
+  std::vector<std::uint32_t> errors;
+  int refusals = 0;
+  int resumed = 0;
   void heartbeat() { client_.heartbeat(); }
 
   std::vector<Update> updates;
   // Who this session believes is online: from snapshots and updates.
   std::map<std::uint64_t, std::pair<unsigned, std::string>> view;
-  // [guild, online, page, more, [[user, status, activity]...]]
-  using Snapshot = std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, bool,
-                              std::vector<std::tuple<std::uint64_t, unsigned, std::string>>>;
+  // [guild, online, after, more, [[user, status, activity]...], version]
+  using Snapshot =
+      std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, bool,
+                 std::vector<std::tuple<std::uint64_t, unsigned, std::string>>, std::uint64_t>;
   std::vector<Snapshot> snapshots;
   void ask_page(std::uint64_t guild, std::uint64_t page) {
     msgpack::sbuffer b;
@@ -112,6 +145,8 @@ class Member {
   std::size_t guilds_;
   std::size_t subscribed_ = 0;
   std::uint64_t session_ = 0;
+  std::string token_;
+  std::uint64_t last_seq_ = 0;
 };
 
 class PresenceTest : public ::testing::Test {
@@ -124,7 +159,8 @@ class PresenceTest : public ::testing::Test {
     auto args = all_in_one_args(
         base_, {"--client-heartbeat-ms", heartbeat_ms, "--client-timeout-ms", timeout_ms,
                 "--plugin", std::string("presence=") + HEARTH_PRESENCE_PLUGIN, "--plugin-required",
-                "presence", "--plugin-option", "presence.grace_ms=400"});
+                "presence", "--plugin-option", "presence.grace_ms=400", "--plugin-option",
+                "presence.min_interval_ms=50"});
     args.insert(args.end(), extra.begin(), extra.end());
     node_ = std::make_unique<Process>("presence", args);
     ASSERT_TRUE(node_->wait_for_log("with 1 guild node(s)", std::chrono::seconds(10)))
@@ -230,7 +266,7 @@ TEST_F(PresenceTest, NewSubscriberGetsTheGuildSnapshot) {
   ASSERT_TRUE(late.ready());
   late.pump_until([&] { return !late.snapshots.empty(); }, std::chrono::seconds(5));
   ASSERT_EQ(late.snapshots.size(), 1u);
-  const auto& [guild, online, page_index, more, page] = late.snapshots[0];
+  const auto& [guild, online, page_index, more, page, version] = late.snapshots[0];
   EXPECT_EQ(guild, 3u);
   EXPECT_EQ(online, 2u);
   EXPECT_EQ(page_index, 0u);
@@ -321,23 +357,27 @@ TEST_F(PresenceTest, LargeGuildSnapshotsArePagedOnRequest) {
   ASSERT_TRUE(
       watcher.pump_until([&] { return !watcher.snapshots.empty(); }, std::chrono::seconds(5)));
   std::vector<std::uint64_t> users;
+  std::uint64_t after = 0;
   for (std::uint64_t page = 0;; ++page) {
     if (page > 0) {
-      watcher.ask_page(4, page);
+      watcher.ask_page(4, after);
       ASSERT_TRUE(watcher.pump_until([&] { return watcher.snapshots.size() > page; },
                                      std::chrono::seconds(5)));
     }
-    const auto& [guild, online, index, more, entries] = watcher.snapshots[page];
+    const auto& [guild, online, cursor, more, entries, version] = watcher.snapshots[page];
     EXPECT_EQ(guild, 4u);
     // The count of the whole guild now; from page 1 on the watcher itself is online too.
     EXPECT_EQ(online, page == 0 ? 5u : 6u);
-    EXPECT_EQ(index, page);
+    EXPECT_EQ(cursor, after);
+    EXPECT_EQ(version, page == 0 ? 5u : 6u);
     EXPECT_LE(entries.size(), 2u);
     for (const auto& e : entries) users.push_back(std::get<0>(e));
+    if (!entries.empty()) after = std::get<0>(entries.back());
     if (!more) break;
     ASSERT_LT(page, 5u);
   }
-  EXPECT_EQ(users, (std::vector<std::uint64_t>{21, 22, 23, 24, 25, 30}));
+  // The requester's own user is never listed: its own status comes as 207.
+  EXPECT_EQ(users, (std::vector<std::uint64_t>{21, 22, 23, 24, 25}));
 }
 
 TEST_F(PresenceTest, BackendsFollowChangesOnTheStream) {
@@ -375,6 +415,275 @@ TEST_F(PresenceTest, BackendsFollowChangesOnTheStream) {
   EXPECT_EQ(std::get<3>(changes[1]), unsigned{kIdle});
   EXPECT_EQ(std::get<4>(changes[1]), "away");
   EXPECT_LE(std::get<5>(changes[0]), std::get<5>(changes[1]));
+}
+
+// ---- Presence v2 (issue 13) ----
+
+hc::InitialPresence presence_of(unsigned status, const std::string& activity = "") {
+  return hc::InitialPresence{status, activity};
+}
+
+TEST_F(PresenceTest, IdentifyCarriesTheInitialStatus) {
+  Member observer(endpoint(), 100, {1});
+  ASSERT_TRUE(observer.ready());
+  Member busy(endpoint(), 7, {1}, presence_of(kDnd, "in a meeting"));
+  ASSERT_TRUE(busy.ready());
+  Member hidden(endpoint(), 8, {1}, presence_of(kInvisible));
+  ASSERT_TRUE(hidden.ready());
+  Member plain(endpoint(), 9, {1});
+  ASSERT_TRUE(plain.ready());
+  // One update each for the visible ones, with their status at once; nothing for the invisible.
+  auto updates = observer.expect(2, kQuiet);
+  std::sort(updates.begin(), updates.end(),
+            [](const Update& a, const Update& b) { return a.user < b.user; });
+  EXPECT_EQ(updates, (std::vector<Update>{{7, kDnd, "in a meeting"}, {9, kOnline, ""}}));
+  // Each session learns its own status (invisible included) as 207.
+  ASSERT_TRUE(busy.pump_until([&] { return !busy.self.empty(); }, std::chrono::seconds(5)));
+  EXPECT_EQ(busy.self.front(), (Update{1, kDnd, "in a meeting"}));
+  ASSERT_TRUE(hidden.pump_until([&] { return !hidden.self.empty(); }, std::chrono::seconds(5)));
+  EXPECT_EQ(hidden.self.front(), (Update{1, kInvisible, ""}));
+}
+
+// A raw IDENTIFY with `presence` as given (already MessagePack).
+std::string identify_header(std::uint64_t request, std::uint64_t user,
+                            const std::string& presence) {
+  msgpack::sbuffer b;
+  msgpack::packer<msgpack::sbuffer> pk(b);
+  pk.pack_array(7);
+  pk.pack(2u).pack(1u).pack(request).pack(user).pack(std::string("t"));
+  pk.pack(std::vector<std::uint64_t>{1});
+  std::string out(b.data(), b.size());
+  return out + presence;
+}
+
+std::string packed(const auto& value) {
+  msgpack::sbuffer b;
+  msgpack::pack(b, value);
+  return std::string(b.data(), b.size());
+}
+
+// Malformed [status, activity] values, each as MessagePack.
+std::vector<std::pair<std::string, std::string>> bad_statuses() {
+  msgpack::sbuffer bin_activity;
+  {
+    msgpack::packer<msgpack::sbuffer> pk(bin_activity);
+    pk.pack_array(2).pack(1u).pack_bin(2).pack_bin_body("hi", 2);
+  }
+  return {
+      {"[]", packed(std::vector<int>{})},
+      {"[1]", packed(std::make_tuple(1u))},
+      {"status 0", packed(std::make_tuple(0u, std::string()))},
+      {"status 5", packed(std::make_tuple(5u, std::string()))},
+      {"negative status", packed(std::make_tuple(-1, std::string()))},
+      {"bin activity", std::string(bin_activity.data(), bin_activity.size())},
+      {"int activity", packed(std::make_tuple(1u, 5u))},
+      {"invalid UTF-8", packed(std::make_tuple(1u, std::string("a\xff\xfe")))},
+      {"truncated UTF-8", packed(std::make_tuple(1u, std::string("\xc3")))},
+      {"three fields", packed(std::make_tuple(1u, std::string(), 1u))},
+  };
+}
+
+TEST_F(PresenceTest, AnInvalidIdentifyPresenceIsRejected) {
+  Member observer(endpoint(), 100, {1});
+  ASSERT_TRUE(observer.ready());
+  std::uint64_t request = 10;
+  for (const auto& [what, value] : bad_statuses()) {
+    {
+      hc::SessionClient c(endpoint());
+      c.send_raw({identify_header(++request, 50, value)});
+      std::vector<hc::Message> msgs;
+      const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      const hc::ServerError* err = nullptr;
+      while (!err && std::chrono::steady_clock::now() < end) {
+        c.poll(msgs, std::chrono::milliseconds(20));
+        for (auto& m : msgs) {
+          ASSERT_FALSE(std::holds_alternative<hc::Ready>(m)) << what << " was accepted";
+          if (auto* e = std::get_if<hc::ServerError>(&m)) err = e;
+        }
+      }
+      ASSERT_NE(err, nullptr) << what;
+      EXPECT_EQ(err->code, 14u) << what << ": " << err->text;  // REJECTED
+      EXPECT_EQ(err->ref, request);
+      EXPECT_NE(err->text.find("status 1..4"), std::string::npos) << err->text;
+    }
+  }
+  EXPECT_TRUE(observer.expect(0, kQuiet).empty()) << "a rejected session is never seen";
+}
+
+TEST_F(PresenceTest, MalformedSetsAndPageRequestsAreAnsweredAndChangeNothing) {
+  Member observer(endpoint(), 100, {1});
+  ASSERT_TRUE(observer.ready());
+  Member user(endpoint(), 7, {1}, presence_of(kIdle, "away"));
+  ASSERT_TRUE(user.ready());
+  ASSERT_EQ(observer.expect(1, kQuiet), (std::vector<Update>{{7, kIdle, "away"}}));
+  int sent = 0;
+  for (const auto& [what, value] : bad_statuses()) {
+    user.send(200, value);
+    ++sent;
+  }
+  user.send(200, set_payload(kDnd, "x") + std::string("\x01", 1));  // trailing bytes
+  user.send(204, packed(std::vector<int>{}));                       // 204 []
+  user.send(204, packed(std::make_tuple(1u)));                      // 204 [1]
+  user.send(204, packed(std::make_tuple(1u, std::string("a"))));    // 204 [1, "a"]
+  sent += 4;
+  ASSERT_TRUE(user.pump_until([&] { return user.refusals >= sent; }, std::chrono::seconds(5)));
+  user.pump(kQuiet);
+  EXPECT_EQ(user.refusals, sent);
+  EXPECT_EQ(observer.expect(1, kQuiet).size(), 1u) << "nothing about the user changed";
+
+  // A long activity is cut at 128 bytes on a character boundary: 100 two-byte
+  // characters become 64 of them, never half of one.
+  std::string accents;
+  for (int i = 0; i < 100; ++i) accents += "\xc3\xa9";
+  user.set(kDnd, accents);
+  const auto updates = observer.expect(2, kQuiet);
+  ASSERT_EQ(updates.size(), 2u);
+  EXPECT_EQ(updates[1].status, unsigned{kDnd});
+  EXPECT_EQ(updates[1].activity, accents.substr(0, 128));
+  std::string odd = "a" + accents;  // 201 bytes: cut to 127, not 128
+  user.set(kIdle, odd);
+  const auto more = observer.expect(3, kQuiet);
+  ASSERT_EQ(more.size(), 3u);
+  EXPECT_EQ(more[2].activity, odd.substr(0, 127));
+}
+
+TEST_F(PresenceTest, AReconnectWithinGraceSendsNothingWhateverTheStatus) {
+  Member observer(endpoint(), 100, {1});
+  ASSERT_TRUE(observer.ready());
+  Member dnd(endpoint(), 7, {1}, presence_of(kDnd, "focus"));
+  ASSERT_TRUE(dnd.ready());
+  Member hidden(endpoint(), 8, {1}, presence_of(kInvisible));
+  ASSERT_TRUE(hidden.ready());
+  ASSERT_EQ(observer.expect(1, kQuiet), (std::vector<Update>{{7, kDnd, "focus"}}));
+
+  // With RESUME: the session, and its status, persist.
+  ASSERT_TRUE(dnd.reconnect_and_resume());
+  ASSERT_TRUE(hidden.reconnect_and_resume());
+  EXPECT_EQ(observer.expect(1, std::chrono::milliseconds(600)).size(), 1u);
+
+  // Without: a new IDENTIFY carrying the same presence within the 400 ms grace.
+  dnd.leave();
+  hidden.leave();
+  dnd.pump(std::chrono::milliseconds(50));
+  hidden.pump(std::chrono::milliseconds(50));
+  Member dnd2(endpoint(), 7, {1}, presence_of(kDnd, "focus"));
+  Member hidden2(endpoint(), 8, {1}, presence_of(kInvisible));
+  ASSERT_TRUE(dnd2.ready());
+  ASSERT_TRUE(hidden2.ready());
+  // Past the grace period: still nothing, neither a flap nor a flash of online.
+  EXPECT_EQ(observer.expect(1, std::chrono::milliseconds(900)),
+            (std::vector<Update>{{7, kDnd, "focus"}}));
+  // And a newcomer's snapshot agrees.
+  Member late(endpoint(), 101, {1});
+  ASSERT_TRUE(late.ready());
+  ASSERT_TRUE(late.pump_until([&] { return !late.snapshots.empty(); }, std::chrono::seconds(5)));
+  late.pump(kQuiet);
+  EXPECT_EQ(late.view.count(8), 0u) << "invisible stays invisible";
+  EXPECT_EQ(late.view[7], std::make_pair(unsigned{kDnd}, std::string("focus")));
+}
+
+TEST_F(PresenceTest, OptionsAreValidatedAtStart) {
+  for (const char* bad_option : {"presence.grace_ms=-5", "presence.min_interval_ms=soon",
+                                 "presence.snapshot_page=0", "presence.snapshot_full_limit=1e3"}) {
+    const std::string bad = bad_option;
+    Process p("presence-bad-option",
+              all_in_one_args(port_base() + 40,
+                              {"--plugin", std::string("presence=") + HEARTH_PRESENCE_PLUGIN,
+                               "--plugin-required", "presence", "--plugin-option", bad}));
+    EXPECT_NE(p.wait(std::chrono::seconds(10)), 0) << bad;
+    const std::string key = bad.substr(0, bad.find('='));
+    EXPECT_NE(p.log().find(key), std::string::npos) << p.log();
+  }
+}
+
+TEST_F(PresenceTest, TheRateLimitFoldsFloodsAndKeepsTheLatest) {
+  node_.reset();
+  start("10000", "30000",
+        {"--plugin-option", "presence.min_interval_ms=500", "--stats-interval-ms", "200"});
+  Member observer(endpoint(), 100, {1});
+  ASSERT_TRUE(observer.ready());
+  Member user(endpoint(), 7, {1});
+  ASSERT_TRUE(user.ready());
+  ASSERT_EQ(observer.expect(1, std::chrono::milliseconds(600)).size(), 1u);
+  // The honest case: one change after a quiet spell goes out at once.
+  const auto t0 = std::chrono::steady_clock::now();
+  user.set(kIdle, "lunch");
+  ASSERT_EQ(observer.expect(2, std::chrono::milliseconds(0)).size(), 2u);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(300));
+  // A flood: 2,000 sets; the latest wins.
+  for (int i = 0; i < 2000; ++i) {
+    user.set(i % 2 ? kDnd : kOnline, "n" + std::to_string(i));
+    if (i % 200 == 0) user.pump(std::chrono::milliseconds(0));
+  }
+  user.set(kDnd, "final");
+  const auto flood_start = std::chrono::steady_clock::now();
+  observer.pump_until(
+      [&] {
+        return observer.updates.back() == Update{7, kDnd, "final"};
+      },
+      std::chrono::seconds(5));
+  observer.pump(std::chrono::milliseconds(700));
+  const auto elapsed = std::chrono::steady_clock::now() - t0;
+  const auto floors = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count() / 500;
+  EXPECT_EQ(observer.updates.back(), (Update{7, kDnd, "final"}));
+  EXPECT_LE(observer.updates.size(), 2u + static_cast<std::size_t>(floors) + 1)
+      << "at most one update per 500 ms";
+  EXPECT_LT(std::chrono::steady_clock::now() - flood_start, std::chrono::seconds(3));
+  EXPECT_TRUE(node_->wait_for_log("folded_sets=", std::chrono::seconds(3)));
+  const std::string log = node_->log();
+  const auto at = log.rfind("folded_sets=");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_GT(std::stoull(log.substr(at + 12)), 1000u) << log.substr(at, 40);
+}
+
+TEST_F(PresenceTest, OwnStatusIsToldToTheUsersSessionsAndSnapshotsOmitTheRequester) {
+  Member observer(endpoint(), 100, {1});
+  ASSERT_TRUE(observer.ready());
+  Member phone(endpoint(), 7, {1});
+  ASSERT_TRUE(phone.ready());
+  ASSERT_EQ(observer.expect(1, std::chrono::milliseconds(0)).size(), 1u);
+  Member desktop(endpoint(), 7, {1});
+  ASSERT_TRUE(desktop.ready());
+  ASSERT_TRUE(desktop.pump_until([&] { return !desktop.self.empty(); }, std::chrono::seconds(5)));
+  EXPECT_EQ(desktop.self.back(), (Update{1, kOnline, ""}));
+  // The second device's snapshot omits its own user, as the first one's did.
+  ASSERT_FALSE(desktop.snapshots.empty());
+  for (const auto& e : std::get<4>(desktop.snapshots[0])) EXPECT_NE(std::get<0>(e), 7u);
+  for (const auto& e : std::get<4>(phone.snapshots[0])) EXPECT_NE(std::get<0>(e), 7u);
+  EXPECT_EQ(std::get<1>(desktop.snapshots[0]), 2u) << "the count includes everyone shown";
+  // A set on one device: both learn the aggregate, invisible included.
+  desktop.set(kInvisible);
+  ASSERT_TRUE(phone.pump_until([&] { return phone.self.size() >= 2; }, std::chrono::seconds(5)));
+  EXPECT_EQ(phone.self.back(), (Update{1, kInvisible, ""}));
+  ASSERT_TRUE(
+      desktop.pump_until([&] { return desktop.self.size() >= 2; }, std::chrono::seconds(5)));
+  EXPECT_EQ(desktop.self.back(), (Update{1, kInvisible, ""}));
+  EXPECT_EQ(observer.expect(2, kQuiet).back(), (Update{7, kOffline, ""}));
+}
+
+TEST_F(PresenceTest, StatusIsPerUserAcrossGuildsOnASessionNode) {
+  Member observer(endpoint(), 100, {1, 2});
+  ASSERT_TRUE(observer.ready());
+  Member a(endpoint(), 7, {1});  // follows guild 1 only
+  ASSERT_TRUE(a.ready());
+  Member b(endpoint(), 7, {2});  // follows guild 2 only
+  ASSERT_TRUE(b.ready());
+  ASSERT_EQ(observer.expect(2, kQuiet).size(), 2u);
+  auto in_guild = [&](std::size_t from) {
+    std::map<unsigned, unsigned> statuses;
+    for (std::size_t i = from; i < observer.updates.size(); ++i) {
+      ++statuses[observer.updates[i].status];
+    }
+    return statuses;
+  };
+  a.set(kDnd, "a");  // set on the device of guild 1: guild 2 shows it too
+  ASSERT_EQ(observer.expect(4, kQuiet).size(), 4u);
+  EXPECT_EQ(in_guild(2), (std::map<unsigned, unsigned>{{kDnd, 2}}));
+  a.set(kInvisible);  // invisible anywhere is invisible everywhere
+  ASSERT_EQ(observer.expect(6, kQuiet).size(), 6u);
+  EXPECT_EQ(in_guild(4), (std::map<unsigned, unsigned>{{kOffline, 2}}));
+  ASSERT_TRUE(b.pump_until([&] { return !b.self.empty() && b.self.back().status == kInvisible; },
+                           std::chrono::seconds(5)));
 }
 
 TEST(PresenceMove, AGuildThatMovesIsRebuiltFromLiveSessionsWithoutFlaps) {

@@ -124,8 +124,12 @@ class SessionClient(_Connection):
     def __init__(self, endpoint, ctx=None):
         super().__init__(endpoint, ctx, linger_ms=0)
 
-    def identify(self, request_id, user_id, token, guilds):
-        self.socket.send(_header(IDENTIFY, request_id, user_id, token, list(guilds)))
+    def identify(self, request_id, user_id, token, guilds, presence=None):
+        """presence: optional (status, activity), the session's initial status (docs/presence.md)."""
+        fields = [request_id, user_id, token, list(guilds)]
+        if presence is not None:
+            fields.append(list(presence))
+        self.socket.send(_header(IDENTIFY, *fields))
 
     def leave(self, session_id):
         self.socket.send(_header(LEAVE, session_id))

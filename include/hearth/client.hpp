@@ -138,6 +138,13 @@ using Message =
     std::variant<Ready, Subscribed, Event, SessionClosed, ServerError, HeartbeatAck, PublishAck,
                  PluginMessage, Unsubscribed, GuildUnavailable, Resumed, InvalidSession>;
 
+// IDENTIFY's optional presence field: [status, activity] (docs/presence.md:
+// 1 online, 2 idle, 3 do-not-disturb, 4 invisible).
+struct InitialPresence {
+  std::uint64_t status;
+  std::string activity;
+};
+
 struct StreamPosition {
   std::uint64_t session_id;
   std::uint64_t seq;
@@ -157,9 +164,11 @@ class SessionClient {
   SessionClient& operator=(const SessionClient&) = delete;
 
   // IDENTIFY. Answer: Ready (then one Subscribed per guild), or ServerError
-  // with ref = request_id.
+  // with ref = request_id. `presence`, when given, is sent as IDENTIFY's
+  // optional presence field (the session's initial status; docs/presence.md).
   void identify(std::uint64_t request_id, std::uint64_t user_id, std::string_view token,
-                const std::vector<std::uint64_t>& guilds);
+                const std::vector<std::uint64_t>& guilds,
+                const std::optional<InitialPresence>& presence = std::nullopt);
   // Answer: HeartbeatAck with the nonce.
   void heartbeat(std::uint64_t nonce = 0);
   // Answer: SessionClosed(CLOSED_BY_CLIENT), or ServerError with ref = session_id.

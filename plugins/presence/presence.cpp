@@ -1,19 +1,29 @@
 // Presence: who is online in every guild, as a plugin on the public ABI.
 //
-// Session side (the session's shard): a session sets its status with a
-// PLUGIN_MESSAGE; the plugin publishes it to each of the session's guilds as
-// an internal event. Guild side (the guild's shard): each guild keeps, per
-// user, the sessions subscribed and the statuses they set; the user's
-// effective presence is the most recently set status of their connected
-// sessions (invisible shows as offline), offline once none is left and the
-// grace period has passed. A change anyone could see becomes a
-// PRESENCE_UPDATE guild event, sequenced with the guild's other events; an
-// internal event that changes nothing visible is dropped.
+// Session side (the session's shard): a session starts with the status its
+// IDENTIFY carried (online without one) and sets it with a PLUGIN_MESSAGE; the
+// plugin publishes each set to every guild of the user's sessions on this
+// node as an internal event. Guild side (the guild's shard): each guild keeps,
+// per user, the sessions subscribed and the status the user most recently
+// set; the user shows that status (invisible shows as offline) while any
+// session is subscribed, and offline once none is left and the grace period
+// has passed. A change anyone could see becomes a PRESENCE_UPDATE guild event,
+// sequenced with the guild's other events, at most one per user per
+// `min_interval_ms` (later changes are folded into the next one); an internal
+// event that changes nothing visible is dropped.
+#include <algorithm>
+#include <atomic>
+#include <charconv>
 #include <chrono>
+#include <cstddef>
+#include <limits>
 #include <map>
 #include <msgpack.hpp>
 #include <mutex>
+#include <set>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 #include <zmq.hpp>
@@ -27,12 +37,136 @@ using namespace hearth::presence;
 using Clock = std::chrono::steady_clock;
 
 // When a status was set: wall-clock ms (comparable across session nodes, so a
-// guild rebuilt elsewhere orders its users' sessions the same way), times
-// 1,000, plus an arrival counter so sets within one ms keep their order.
+// guild rebuilt elsewhere orders its users' sets the same way).
 std::uint64_t set_time_ms() {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                         std::chrono::system_clock::now().time_since_epoch())
                                         .count());
+}
+
+std::uint64_t steady_ms() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+          .count());
+}
+
+// ---- validation of client bytes ----
+
+// Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing
+// above U+10FFFF.
+bool valid_utf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const std::size_t n = s.size();
+  std::size_t i = 0;
+  while (i < n) {
+    const unsigned char c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return false;
+    }
+    if (i + len > n) return false;
+    if (p[i + 1] < lo || p[i + 1] > hi) return false;
+    for (std::size_t k = 2; k < len; ++k) {
+      if (p[i + k] < 0x80 || p[i + k] > 0xBF) return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+// Valid UTF-8 cut to at most `max` bytes, on a character boundary.
+std::string cut_utf8(std::string_view s, std::size_t max) {
+  if (s.size() <= max) return std::string(s);
+  std::size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(s.substr(0, cut));
+}
+
+// One MessagePack object filling the bytes exactly (trailing bytes refused),
+// with the bounds of unpack_untrusted.
+msgpack::object_handle unpack_exact(hearth_bytes b) {
+  std::size_t offset = 0;
+  auto h = msgpack::unpack(static_cast<const char*>(b.data), b.size, offset, nullptr, nullptr,
+                           msgpack::unpack_limit(100000, 1000, 1 << 20, 1 << 20, 1024, 8));
+  if (offset != b.size) throw std::runtime_error("trailing bytes");
+  return h;
+}
+
+// [status 1..4, activity: UTF-8 str], exactly. Empty `why` when valid.
+bool parse_status(const msgpack::object& o, std::uint8_t* status, std::string* activity) {
+  if (o.type != msgpack::type::ARRAY || o.via.array.size != 2) return false;
+  const msgpack::object& s = o.via.array.ptr[0];
+  const msgpack::object& a = o.via.array.ptr[1];
+  if (s.type != msgpack::type::POSITIVE_INTEGER || s.via.u64 < kOnline || s.via.u64 > kInvisible) {
+    return false;
+  }
+  if (a.type != msgpack::type::STR) return false;
+  const std::string_view text(a.via.str.ptr, a.via.str.size);
+  if (!valid_utf8(text)) return false;
+  *status = static_cast<std::uint8_t>(s.via.u64);
+  *activity = cut_utf8(text, kMaxActivityBytes);
+  return true;
+}
+
+bool parse_status_bytes(hearth_bytes b, std::uint8_t* status, std::string* activity) {
+  try {
+    auto h = unpack_exact(b);
+    return parse_status(h.get(), status, activity);
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+// [guild, after], two unsigned integers, exactly.
+bool parse_page_request(hearth_bytes b, std::uint64_t* guild, std::uint64_t* after) {
+  try {
+    auto h = unpack_exact(b);
+    const msgpack::object& o = h.get();
+    if (o.type != msgpack::type::ARRAY || o.via.array.size != 2) return false;
+    const msgpack::object* f = o.via.array.ptr;
+    if (f[0].type != msgpack::type::POSITIVE_INTEGER ||
+        f[1].type != msgpack::type::POSITIVE_INTEGER) {
+      return false;
+    }
+    *guild = f[0].via.u64;
+    *after = f[1].via.u64;
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+// A plugin option: a non-negative decimal integer, or `fallback` when unset.
+std::uint64_t option(hearth::Host& host, const char* key, std::uint64_t fallback,
+                     std::uint64_t min = 0) {
+  const std::string text = host.config(key, "\x01");
+  if (text == "\x01") return fallback;
+  std::uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+    throw std::invalid_argument(std::string("presence.") + key + ": '" + text +
+                                "' is not a non-negative integer");
+  }
+  if (v < min) {
+    throw std::invalid_argument(std::string("presence.") + key + " must be at least " +
+                                std::to_string(min));
+  }
+  return v;
 }
 
 // A session's current status as it travels with its SUBSCRIBEs:
@@ -49,48 +183,67 @@ struct SessionState {  // session slot, on the session's shard
   std::vector<std::uint64_t> guilds;
 };
 
-struct Set {  // what one session last set
+// The user's sessions on this node and the guilds they follow (session side,
+// shared by the node's shards): a set on one device reaches every guild of
+// the user's devices here (docs/presence.md, "Per user").
+struct LocalUser {
+  std::size_t sessions = 0;
+  std::map<std::uint64_t, std::size_t> guilds;  // guild -> sessions following it
+};
+
+struct UserPresence {                      // per guild, on the guild's shard
+  std::map<std::uint64_t, bool> sessions;  // subscribed sessions -> owed a 207
+  // The status the user most recently set (stamp 0: never; online).
   std::uint8_t status = kOnline;
   std::string activity;
-  std::uint64_t stamp = 0;  // order of setting; 0: never set (online by default)
-  bool connected = false;   // subscribed to this guild right now
-};
-
-struct UserPresence {
-  std::map<std::uint64_t, Set> sessions;
+  std::uint64_t stamp = 0;
   std::uint8_t shown = kOffline;  // what the guild last told everyone
   std::string shown_activity;
-  std::uint64_t grace_timer = 0;  // pending offline, 0: none
+  std::uint8_t self = kOffline;  // what the user's own sessions were last told
+  std::string self_activity;
+  std::uint64_t grace_timer = 0;   // pending offline (or clean-up), 0: none
+  std::uint64_t flush_timer = 0;   // a change held by the rate limit, 0: none
+  std::uint64_t announced_ms = 0;  // steady ms of the last update, 0: never
 };
 
-struct GuildPresence {                          // guild slot, on the guild's shard
-  std::map<std::uint64_t, UserPresence> users;  // ordered: snapshot pages are stable
-  std::unordered_map<std::uint64_t, std::string> session_nodes;  // connected sessions
-  std::uint64_t arrivals = 0;
+struct Member {
+  std::string node;
+  std::uint64_t user = 0;
 };
 
-std::string pack_update(std::uint64_t user, std::uint8_t status, const std::string& activity) {
+struct GuildPresence {                                // guild slot, on the guild's shard
+  std::map<std::uint64_t, UserPresence> users;        // ordered by user id: pages by cursor
+  std::unordered_map<std::uint64_t, Member> members;  // subscribed sessions
+  std::uint64_t online = 0;                           // users shown as not offline
+  std::uint64_t version = 0;  // visible changes so far (PRESENCE_UPDATEs sent)
+};
+
+std::string pack_update(std::uint64_t user, std::uint8_t status, const std::string& activity,
+                        std::uint64_t version) {
   msgpack::sbuffer b;
-  msgpack::pack(b, std::make_tuple(user, status, activity));
+  msgpack::pack(b, std::make_tuple(user, status, activity, version));
   return std::string(b.data(), b.size());
 }
 
-// The status others should see.
-std::pair<std::uint8_t, std::string> effective(const UserPresence& u) {
-  const Set* latest = nullptr;
-  for (const auto& [session, set] : u.sessions) {
-    if (set.connected && (!latest || set.stamp > latest->stamp)) latest = &set;
-  }
-  if (!latest || latest->status == kInvisible || latest->status == kOffline) return {kOffline, ""};
-  return {latest->status, latest->activity};
-}
+enum class TimerKind { kGrace, kFlush };
+struct TimerTarget {
+  std::uint64_t guild;
+  std::uint64_t user;
+  TimerKind kind;
+};
 
 class Presence : public hearth::Plugin {
  public:
   bool on_node_start(hearth::Host& host) override {
-    grace_ms_ = std::stoull(host.config("grace_ms", "5000"));
-    page_size_ = std::max<std::size_t>(1, std::stoull(host.config("snapshot_page", "100")));
-    full_limit_ = std::stoull(host.config("snapshot_full_limit", "1000"));
+    try {
+      grace_ms_ = option(host, "grace_ms", 5000);
+      page_size_ = option(host, "snapshot_page", 100, 1);
+      full_limit_ = option(host, "snapshot_full_limit", 1000);
+      min_interval_ms_ = option(host, "min_interval_ms", 1000);
+    } catch (const std::invalid_argument& e) {
+      host.warn(e.what());
+      return false;
+    }
     const std::string stream = host.config("stream");
     if (!stream.empty()) {
       try {
@@ -104,7 +257,8 @@ class Presence : public hearth::Plugin {
         return false;
       }
     }
-    host.info("grace " + std::to_string(grace_ms_) + " ms, snapshots complete up to " +
+    host.info("grace " + std::to_string(grace_ms_) + " ms, at most one update per user per " +
+              std::to_string(min_interval_ms_) + " ms, snapshots complete up to " +
               std::to_string(full_limit_) + " online, then pages of " + std::to_string(page_size_) +
               (stream.empty() ? std::string() : ", change stream on " + stream));
     return true;
@@ -116,47 +270,105 @@ class Presence : public hearth::Plugin {
     stream_ctx_.reset();
   }
 
+  void on_stats(hearth::Host& host) override {
+    host.gauge("folded_sets", folded_.load(std::memory_order_relaxed));
+  }
+
   // ---- session side ----
 
   std::string on_identify(hearth::Host& host, const hearth_identify_event& ev) override {
+    hearth_bytes presence{nullptr, 0};
+    if (ev.struct_size >= offsetof(hearth_identify_event, presence) + sizeof(hearth_bytes)) {
+      presence = ev.presence;
+    }
+    std::uint8_t status = kOnline;
+    std::string activity;
+    const bool has_presence = presence.size > 0;
+    if (has_presence && !parse_status_bytes(presence, &status, &activity)) {
+      host.count("bad_requests");
+      return "presence must be [status 1..4 (online, idle, dnd, invisible), activity: a UTF-8 "
+             "str]";
+    }
     auto* s = new SessionState{ev.user_id, {ev.guilds, ev.guilds + ev.guild_count}};
+    std::sort(s->guilds.begin(), s->guilds.end());
     host.set_session_slot(ev.session_id, s);
+    std::vector<std::uint64_t> others;  // guilds of the user's other sessions here
+    {
+      std::lock_guard lock(users_mu_);
+      LocalUser& u = local_users_[ev.user_id];
+      ++u.sessions;
+      for (std::uint64_t g : s->guilds) ++u.guilds[g];
+      if (has_presence) {
+        for (const auto& [g, n] : u.guilds) {
+          if (!std::binary_search(s->guilds.begin(), s->guilds.end(), g)) others.push_back(g);
+        }
+      }
+    }
+    if (has_presence) {
+      // The session's own guilds learn it with its SUBSCRIBEs (no update of
+      // its own: a reconnect with the same status shows nothing); the user's
+      // other guilds on this node as a set.
+      const std::uint64_t when = set_time_ms();
+      host.set_subscription_data(ev.session_id, pack_session_status(status, activity, when));
+      if (!others.empty()) {
+        const std::string internal =
+            pack_internal(ev.user_id, ev.session_id, status, activity, when);
+        for (std::uint64_t g : others) host.publish(g, kInternalKind, internal);
+      }
+    }
     return {};
   }
   void on_session_free(std::uint64_t, void* slot) override {
-    delete static_cast<SessionState*>(slot);
+    auto* s = static_cast<SessionState*>(slot);
+    if (!s) return;
+    {
+      std::lock_guard lock(users_mu_);
+      auto it = local_users_.find(s->user);
+      if (it != local_users_.end()) {
+        for (std::uint64_t g : s->guilds) {
+          auto gi = it->second.guilds.find(g);
+          if (gi != it->second.guilds.end() && --gi->second == 0) it->second.guilds.erase(gi);
+        }
+        if (--it->second.sessions == 0) local_users_.erase(it);
+      }
+    }
+    delete s;
   }
   std::vector<std::uint64_t> message_kinds() const override { return {kSetKind, kPageRequestKind}; }
   void on_message(hearth::Host& host, const hearth_message_event& ev) override {
     auto* s = static_cast<SessionState*>(host.session_slot(ev.session_id));
     if (!s) return;
     if (ev.kind == kPageRequestKind) {
-      std::uint64_t guild = 0, page = 0;
-      try {
-        auto h = unpack_untrusted(ev.payload.data, ev.payload.size);
-        std::tie(guild, page) = h.get().as<std::tuple<std::uint64_t, std::uint64_t>>();
-      } catch (const std::exception&) {
-        return refuse(host, ev.session_id, "PRESENCE_PAGE payload must be [guild, page]");
+      std::uint64_t guild = 0, after = 0;
+      if (!parse_page_request(ev.payload, &guild, &after)) {
+        return refuse(host, ev.session_id,
+                      "PRESENCE_PAGE payload must be [guild, after], two unsigned integers");
       }
       msgpack::sbuffer b;
-      msgpack::pack(b, std::make_tuple(ev.session_id, page));
+      msgpack::pack(b, std::make_tuple(ev.session_id, after));
       host.publish(guild, kInternalPageKind, std::string_view(b.data(), b.size()));
       return;
     }
     std::uint8_t status = kOnline;
     std::string activity;
-    if (!parse_set(ev.payload, &status, &activity)) {
+    if (!parse_status_bytes(ev.payload, &status, &activity)) {
       return refuse(host, ev.session_id,
-                    "PRESENCE_SET payload must be [status 0..4, activity string]");
+                    "PRESENCE_SET payload must be [status 1..4, activity: a UTF-8 str]");
     }
-    msgpack::sbuffer b;
     const std::uint64_t when = set_time_ms();
-    msgpack::pack(b, std::make_tuple(s->user, ev.session_id, status, activity, when));
     // Also remembered with the session's subscriptions: a guild that moves
     // is rebuilt with it (docs/presence.md).
     host.set_subscription_data(ev.session_id, pack_session_status(status, activity, when));
-    const std::string_view internal(b.data(), b.size());
-    for (std::uint64_t guild : s->guilds) host.publish(guild, kInternalKind, internal);
+    const std::string internal = pack_internal(s->user, ev.session_id, status, activity, when);
+    std::vector<std::uint64_t> guilds;
+    {
+      std::lock_guard lock(users_mu_);
+      auto it = local_users_.find(s->user);
+      if (it != local_users_.end()) {
+        for (const auto& [g, n] : it->second.guilds) guilds.push_back(g);
+      }
+    }
+    for (std::uint64_t guild : guilds) host.publish(guild, kInternalKind, internal);
     host.count("status_sets");
   }
 
@@ -165,49 +377,45 @@ class Presence : public hearth::Plugin {
   void on_subscribe(hearth::Host& host, const hearth_subscription_event& ev) override {
     GuildPresence& g = guild(host, ev.guild_id);
     UserPresence& u = g.users[ev.user_id];
-    Set& set = u.sessions[ev.session_id];
-    set.connected = true;
+    u.sessions[ev.session_id] = true;     // owed its own status (207)
     if (ev.subscription_data.size > 0) {  // a session that set a status before
       try {
         auto h = unpack_untrusted(ev.subscription_data.data, ev.subscription_data.size);
         auto [status, activity, when] =
             h.get().as<std::tuple<std::uint8_t, std::string, std::uint64_t>>();
-        if (when * 1000 > set.stamp) {
-          set.status = status;
-          set.activity = activity;
-          set.stamp = when * 1000;
+        if (when * 1000 > u.stamp && status >= kOnline && status <= kInvisible) {
+          u.status = status;
+          u.activity = activity;
+          u.stamp = when * 1000;
         }
       } catch (const std::exception&) {
         host.warn("ignoring malformed subscription data");
       }
     }
     u.grace_timer = 0;  // back within the grace period: no flap
-    g.session_nodes[ev.session_id] = ev.session_node;
+    g.members[ev.session_id] = Member{ev.session_node, ev.user_id};
     recompute(host, ev.guild_id, ev.user_id);
-    send_snapshot(host, ev.guild_id, ev.session_node, ev.session_id, g, 0);
+    send_snapshot(host, ev.guild_id, ev.session_node, ev.session_id, ev.user_id, g, 0);
   }
 
   void on_unsubscribe(hearth::Host& host, const hearth_subscription_event& ev) override {
     auto* g = static_cast<GuildPresence*>(host.guild_slot(ev.guild_id));
     if (!g) return;
-    g->session_nodes.erase(ev.session_id);
+    g->members.erase(ev.session_id);
     auto it = g->users.find(ev.user_id);
     if (it == g->users.end()) return;
     UserPresence& u = it->second;
     u.sessions.erase(ev.session_id);
-    const bool any_connected = effective_connected(u);
-    if (!any_connected) {
+    if (u.sessions.empty()) {
       // Offline only after the grace period, so a quick reconnect shows nothing.
-      u.grace_timer = host.set_timer(grace_ms_, 0);
-      std::lock_guard lock(timers_mu_);
-      timers_[u.grace_timer] = {ev.guild_id, ev.user_id};
+      start_timer(host, ev.guild_id, ev.user_id, TimerKind::kGrace, grace_ms_, &u.grace_timer);
     } else {
       recompute(host, ev.guild_id, ev.user_id);
     }
   }
 
   void on_timer(hearth::Host& host, const hearth_timer_event& ev) override {
-    std::pair<std::uint64_t, std::uint64_t> target;
+    TimerTarget target{};
     {
       std::lock_guard lock(timers_mu_);
       auto it = timers_.find(ev.timer_id);
@@ -215,12 +423,15 @@ class Presence : public hearth::Plugin {
       target = it->second;
       timers_.erase(it);
     }
-    auto* g = static_cast<GuildPresence*>(host.guild_slot(target.first));
+    auto* g = static_cast<GuildPresence*>(host.guild_slot(target.guild));
     if (!g) return;
-    auto it = g->users.find(target.second);
-    if (it == g->users.end() || it->second.grace_timer != ev.timer_id) return;  // came back
-    it->second.grace_timer = 0;
-    recompute(host, target.first, target.second);
+    auto it = g->users.find(target.user);
+    if (it == g->users.end()) return;
+    std::uint64_t& timer =
+        target.kind == TimerKind::kGrace ? it->second.grace_timer : it->second.flush_timer;
+    if (timer != ev.timer_id) return;  // came back, or superseded
+    timer = 0;
+    recompute(host, target.guild, target.user);
   }
 
   PublishDecision on_publish(hearth::Host& host, const hearth_publish_event& ev) override {
@@ -242,31 +453,22 @@ class Presence : public hearth::Plugin {
     GuildPresence& g = guild(host, ev.guild_id);
     auto found = g.users.find(user);
     if (session != 0) {  // a status set; session 0 only asks to recompute
-      found = g.users.try_emplace(user).first;
-      Set& set = found->second.sessions[session];
-      set.status = status;
-      set.activity = activity;
-      set.stamp = when * 1000 + (g.arrivals++ % 1000);
+      if (found == g.users.end()) {
+        // A set for a user with no session here yet (its SUBSCRIBE may be on
+        // its way): kept for a grace period, then forgotten.
+        found = g.users.try_emplace(user).first;
+        start_timer(host, ev.guild_id, user, TimerKind::kGrace, grace_ms_,
+                    &found->second.grace_timer);
+      }
+      UserPresence& u = found->second;
+      // Sets take effect in the order the guild sequences them (the set
+      // time only orders them against statuses rebuilt after a move).
+      u.status = status;
+      u.activity = activity;
+      u.stamp = std::max(when * 1000, u.stamp + 1);
     }
     if (found == g.users.end()) return PublishDecision::drop("no such user");
-    UserPresence& u = found->second;
-    // Decided here, as the guild sequences the event, so updates reach
-    // everyone in the order they were decided.
-    const auto [shown, shown_activity] = effective(u);
-    const bool waiting = u.grace_timer != 0;  // offline only when the grace period ends
-    if (waiting || (shown == u.shown && shown_activity == u.shown_activity)) {
-      if (!waiting && u.sessions.empty() && u.shown == kOffline) g.users.erase(found);
-      return PublishDecision::drop("no visible change");
-    }
-    stream_change(user, ev.guild_id, u.shown, shown, shown_activity);
-    u.shown = shown;
-    u.shown_activity = shown_activity;
-    host.count("updates");
-    const std::string update = pack_update(user, shown, shown_activity);
-    if (u.sessions.empty() && shown == kOffline) g.users.erase(found);
-    PublishDecision d = PublishDecision::replace(update, kUpdateKind);
-    d.exclude_user = user;  // every *other* session of the guild is told
-    return d;
+    return decide(host, ev.guild_id, g, found);
   }
 
   void on_guild_free(std::uint64_t, void* slot) override {
@@ -274,11 +476,91 @@ class Presence : public hearth::Plugin {
   }
 
  private:
-  static bool effective_connected(const UserPresence& u) {
-    for (const auto& [s, set] : u.sessions) {
-      if (set.connected) return true;
+  // Decided here, as the guild sequences the event, so updates reach
+  // everyone in the order they were decided.
+  PublishDecision decide(hearth::Host& host, std::uint64_t guild_id, GuildPresence& g,
+                         std::map<std::uint64_t, UserPresence>::iterator found) {
+    const std::uint64_t user = found->first;
+    UserPresence& u = found->second;
+    const bool waiting = u.grace_timer != 0;  // offline only when the grace period ends
+    // The user's own status (207): told to their sessions here; nobody to
+    // tell while none is subscribed, so it is kept as last told.
+    const bool present = !u.sessions.empty();
+    const std::uint8_t own = present ? u.status : u.self;
+    const std::string own_activity = present ? u.activity : u.self_activity;
+    const std::uint8_t shown = !present || own == kInvisible ? std::uint8_t{kOffline} : own;
+    const std::string shown_activity = shown == kOffline ? std::string() : own_activity;
+    const bool self_changed = present && (own != u.self || own_activity != u.self_activity);
+    const bool shown_changed = !waiting && (shown != u.shown || shown_activity != u.shown_activity);
+    if (!self_changed && !shown_changed) {
+      tell_self(host, guild_id, g, u, false);  // new sessions: the status last told
+      if (!waiting && u.flush_timer != 0) {    // a held change undone before it was shown
+        folded_.fetch_add(1, std::memory_order_relaxed);
+        u.flush_timer = 0;
+      }
+      if (!waiting && u.flush_timer == 0 && !present && u.shown == kOffline) g.users.erase(found);
+      return PublishDecision::drop("no visible change");
     }
-    return false;
+    // The rate limit: at most one change per user per min_interval_ms; a
+    // change within it is held, and the latest state goes out when it ends.
+    const std::uint64_t now = steady_ms();
+    if (u.announced_ms != 0 && now - u.announced_ms < min_interval_ms_) {
+      tell_self(host, guild_id, g, u, false);
+      host.count("rate_limited");
+      if (u.flush_timer != 0) {
+        folded_.fetch_add(1, std::memory_order_relaxed);  // the held change is superseded
+      } else {
+        start_timer(host, guild_id, user, TimerKind::kFlush,
+                    min_interval_ms_ - (now - u.announced_ms), &u.flush_timer);
+      }
+      return PublishDecision::drop("held by the presence rate limit");
+    }
+    u.flush_timer = 0;
+    u.announced_ms = now;
+    if (self_changed) {
+      u.self = own;
+      u.self_activity = own_activity;
+    }
+    tell_self(host, guild_id, g, u, self_changed);
+    if (!shown_changed) return PublishDecision::drop("only the user's own status changed");
+    stream_change(user, guild_id, u.shown, shown, shown_activity);
+    g.online -= u.shown != kOffline;
+    g.online += shown != kOffline;
+    u.shown = shown;
+    u.shown_activity = shown_activity;
+    ++g.version;
+    host.count("updates");
+    const std::string update = pack_update(user, shown, shown_activity, g.version);
+    if (!present && shown == kOffline) g.users.erase(found);
+    PublishDecision d = PublishDecision::replace(update, kUpdateKind);
+    d.exclude_user = user;  // every *other* session of the guild is told
+    return d;
+  }
+
+  // 207 [guild, status, activity] (u.self) to the user's sessions here: all
+  // of them, or only those that have not been told yet.
+  void tell_self(hearth::Host& host, std::uint64_t guild_id, const GuildPresence& g,
+                 UserPresence& u, bool all) {
+    std::string payload;
+    for (auto& [session, owed] : u.sessions) {
+      if (!all && !owed) continue;
+      owed = false;
+      auto m = g.members.find(session);
+      if (m == g.members.end()) continue;
+      if (payload.empty()) {
+        msgpack::sbuffer b;
+        msgpack::pack(b, std::make_tuple(guild_id, u.self, u.self_activity));
+        payload.assign(b.data(), b.size());
+      }
+      host.send_to_member(m->second.node.c_str(), session, kSelfKind, payload);
+    }
+  }
+
+  void start_timer(hearth::Host& host, std::uint64_t guild, std::uint64_t user, TimerKind kind,
+                   std::uint64_t delay_ms, std::uint64_t* slot) {
+    *slot = host.set_timer(delay_ms, 0);
+    std::lock_guard lock(timers_mu_);
+    timers_[*slot] = {guild, user, kind};
   }
 
   GuildPresence& guild(hearth::Host& host, std::uint64_t id) {
@@ -290,50 +572,55 @@ class Presence : public hearth::Plugin {
     return *g;
   }
 
+  static std::string pack_internal(std::uint64_t user, std::uint64_t session, std::uint8_t status,
+                                   const std::string& activity, std::uint64_t when) {
+    msgpack::sbuffer b;
+    msgpack::pack(b, std::make_tuple(user, session, status, activity, when));
+    return std::string(b.data(), b.size());
+  }
+
   // Asks the guild to decide the user's presence when it sequences this
   // internal event (see on_publish): decisions and updates stay in one order.
   static void recompute(hearth::Host& host, std::uint64_t guild, std::uint64_t user) {
-    msgpack::sbuffer b;
-    msgpack::pack(b, std::make_tuple(user, std::uint64_t{0}, std::uint8_t{kOnline}, std::string(),
-                                     std::uint64_t{0}));
-    host.publish(guild, kInternalKind, std::string_view(b.data(), b.size()));
+    host.publish(guild, kInternalKind, pack_internal(user, 0, kOnline, std::string(), 0));
   }
 
-  // Up to snapshot_full_limit online users: all of them at once. Above it:
-  // the count and one page; the client asks for further pages (kPageRequestKind).
+  // Members shown online with a user id above `after`, in user id order,
+  // without the requester's own user (its own status comes as 207). Up to
+  // snapshot_full_limit online: all of them; above: snapshot_page of them.
   void send_snapshot(hearth::Host& host, std::uint64_t guild, const std::string& node,
-                     std::uint64_t session, const GuildPresence& g, std::uint64_t page_index) {
-    std::uint64_t online = 0;
-    for (const auto& [user, u] : g.users) online += u.shown != kOffline;
-    const std::size_t page_size = online <= full_limit_ ? online : page_size_;
-    const std::uint64_t skip = page_index * page_size;
+                     std::uint64_t session, std::uint64_t requester, const GuildPresence& g,
+                     std::uint64_t after) {
+    const std::size_t limit =
+        g.online <= full_limit_ ? std::numeric_limits<std::size_t>::max() : page_size_;
     std::vector<std::tuple<std::uint64_t, std::uint8_t, std::string>> page;
-    std::uint64_t seen = 0;
-    for (const auto& [user, u] : g.users) {
-      if (u.shown == kOffline) continue;
-      if (seen++ < skip) continue;
-      if (page.size() >= page_size) break;
-      page.emplace_back(user, u.shown, u.shown_activity);
+    bool more = false;
+    for (auto it = g.users.upper_bound(after); it != g.users.end(); ++it) {
+      if (it->second.shown == kOffline || it->first == requester) continue;
+      if (page.size() >= limit) {
+        more = true;
+        break;
+      }
+      page.emplace_back(it->first, it->second.shown, it->second.shown_activity);
     }
-    const bool more = skip + page.size() < online;
     msgpack::sbuffer b;
-    msgpack::pack(b, std::make_tuple(guild, online, page_index, more, page));
+    msgpack::pack(b, std::make_tuple(guild, g.online, after, more, page, g.version));
     host.send_to_member(node.c_str(), session, kSnapshotKind, std::string_view(b.data(), b.size()));
   }
 
   void serve_page(hearth::Host& host, const hearth_publish_event& ev) {
-    std::uint64_t session = 0, page = 0;
+    std::uint64_t session = 0, after = 0;
     try {
       auto h = unpack_untrusted(ev.payload.data, ev.payload.size);
-      std::tie(session, page) = h.get().as<std::tuple<std::uint64_t, std::uint64_t>>();
+      std::tie(session, after) = h.get().as<std::tuple<std::uint64_t, std::uint64_t>>();
     } catch (const std::exception&) {
       return;
     }
     auto* g = static_cast<GuildPresence*>(host.guild_slot(ev.guild_id));
     if (!g) return;
-    auto node = g->session_nodes.find(session);
-    if (node == g->session_nodes.end()) return;  // only members may read the guild's presence
-    send_snapshot(host, ev.guild_id, node->second, session, *g, page);
+    auto m = g->members.find(session);
+    if (m == g->members.end()) return;  // only members may read the guild's presence
+    send_snapshot(host, ev.guild_id, m->second.node, session, m->second.user, *g, after);
   }
 
   // One message per visible change on the backend stream: topic "presence",
@@ -353,18 +640,6 @@ class Presence : public hearth::Plugin {
     stream_->send(zmq::str_buffer("presence"),
                   zmq::send_flags::sndmore | zmq::send_flags::dontwait);
     stream_->send(zmq::buffer(b.data(), b.size()), zmq::send_flags::dontwait);
-  }
-
-  static bool parse_set(hearth_bytes payload, std::uint8_t* status, std::string* activity) {
-    try {
-      auto h = unpack_untrusted(payload.data, payload.size);
-      auto t = h.get().as<std::tuple<std::uint8_t, std::string>>();
-      *status = std::get<0>(t);
-      *activity = std::get<1>(t).substr(0, 128);
-    } catch (const std::exception&) {
-      return false;
-    }
-    return *status <= kInvisible;
   }
 
   // A client's bad request is answered and counted, never thrown: a plugin
@@ -394,13 +669,17 @@ class Presence : public hearth::Plugin {
   std::uint64_t grace_ms_ = 5000;
   std::size_t page_size_ = 100;
   std::size_t full_limit_ = 1000;
+  std::uint64_t min_interval_ms_ = 1000;
+  std::atomic<std::uint64_t> folded_{0};
   std::mutex stream_mu_;
   std::unique_ptr<zmq::context_t> stream_ctx_;
   std::unique_ptr<zmq::socket_t> stream_;
   std::mutex timers_mu_;  // timers are set and fired on guild shards, several at once
-  std::unordered_map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> timers_;
+  std::unordered_map<std::uint64_t, TimerTarget> timers_;
+  std::mutex users_mu_;  // session side, all shards
+  std::unordered_map<std::uint64_t, LocalUser> local_users_;
 };
 
 }  // namespace
 
-HEARTH_PLUGIN(Presence, "presence", "who is online, per guild, with a grace period")
+HEARTH_PLUGIN(Presence, "presence", "who is online, per user across guilds, with a grace period")
