@@ -4,13 +4,6 @@
 
 namespace hearth {
 
-void EventBatch::add(std::uint64_t session, std::uint64_t seq, std::uint64_t guild,
-                     std::uint64_t kind, std::uint64_t epoch, std::uint64_t guild_seq,
-                     const zmq::message_t& payload, std::uint64_t delivery) {
-  add_entry(Entry{session, seq, guild, kind, epoch, guild_seq, 0, 0, 0}, view_of(payload), &payload,
-            delivery);
-}
-
 void EventBatch::add_bytes(std::uint64_t session, std::uint64_t seq, std::uint64_t guild,
                            std::uint64_t kind, std::uint64_t epoch, std::uint64_t guild_seq,
                            std::string_view payload, std::uint64_t delivery) {

@@ -30,9 +30,20 @@ class EventBatch {
 
   // `delivery` identifies the fan-out this event came from: consecutive adds
   // with the same delivery reuse the payload bytes already in the batch.
+  // Inline fast path: within one fan-out, every session after the first on
+  // a connection only points at bytes already in the batch.
   void add(std::uint64_t session, std::uint64_t seq, std::uint64_t guild, std::uint64_t kind,
            std::uint64_t epoch, std::uint64_t guild_seq, const zmq::message_t& payload,
-           std::uint64_t delivery);
+           std::uint64_t delivery) {
+    if (!entries_.empty() && delivery == last_delivery_) {
+      const Entry& prev = entries_.back();
+      entries_.push_back(
+          Entry{session, seq, guild, kind, epoch, guild_seq, prev.large, prev.offset, prev.length});
+      return;
+    }
+    add_entry(Entry{session, seq, guild, kind, epoch, guild_seq, 0, 0, 0}, view_of(payload),
+              &payload, delivery);
+  }
   // The same from bytes (a replay): large payloads are copied into a frame.
   void add_bytes(std::uint64_t session, std::uint64_t seq, std::uint64_t guild, std::uint64_t kind,
                  std::uint64_t epoch, std::uint64_t guild_seq, std::string_view payload,

@@ -45,7 +45,18 @@ class ReplayBuffer {
   // Appends the item with `seq` (one more than the last pushed), taking a
   // reference, after dropping the oldest items until both limits hold. An
   // item larger than max_bytes on its own is kept alone.
-  void push(StreamRecord* record, std::uint64_t seq, std::size_t max_items, std::size_t max_bytes);
+  // Inline: it runs once per delivery.
+  void push(StreamRecord* record, std::uint64_t seq, std::size_t max_items, std::size_t max_bytes) {
+    if (max_items == 0) return;
+    const std::size_t size = record->bytes.size();
+    while (count_ > 0 && (count_ >= max_items || bytes_ + size > max_bytes)) drop_oldest();
+    if (count_ == items_.size()) grow();
+    if (count_ == 0) first_seq_ = seq;
+    items_[(head_ + count_) & (items_.size() - 1)] = record;
+    ++count_;
+    bytes_ += size;
+    ++record->refs;
+  }
 
   // Seq of the oldest item held, or 0 when empty.
   std::uint64_t oldest_seq() const { return count_ == 0 ? 0 : first_seq_; }
@@ -57,7 +68,7 @@ class ReplayBuffer {
   void for_each_after(std::uint64_t after, F&& f) const {
     for (std::size_t i = 0; i < count_; ++i) {
       const std::uint64_t seq = first_seq_ + i;
-      if (seq > after) f(*items_[(head_ + i) % items_.size()], seq);
+      if (seq > after) f(*items_[(head_ + i) & (items_.size() - 1)], seq);
     }
   }
 
@@ -65,10 +76,22 @@ class ReplayBuffer {
   void clear();
 
  private:
-  void drop_oldest();
-  void grow(std::size_t max_items);
+  void drop_oldest() {
+    StreamRecord*& oldest = items_[head_];
+    bytes_ -= oldest->bytes.size();
+    release_record(oldest);
+    oldest = nullptr;
+    head_ = (head_ + 1) & (items_.size() - 1);
+    --count_;
+    ++first_seq_;
+  }
+  void grow();
 
-  std::vector<StreamRecord*> items_;  // a ring; empty until the first item
+  // A ring whose size is a power of two (the index is a mask, not a
+  // division); empty until the first item. The item limit is enforced by
+  // count, so a limit that is not a power of two costs up to twice its
+  // pointers.
+  std::vector<StreamRecord*> items_;
   std::size_t head_ = 0;
   std::size_t count_ = 0;
   std::size_t bytes_ = 0;
