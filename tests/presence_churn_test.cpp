@@ -27,6 +27,11 @@ struct Seat {
   bool live = true;
   std::size_t subscribed = 0;
   View view;
+  // Paging (one guild): the last page's cursor, whether more follow, pages held.
+  std::uint64_t cursor = 0;
+  bool more = false;
+  std::size_t pages = 0;
+  std::uint64_t version = 0;  // the guild's presence version last seen
 };
 
 class PresenceFleet {
@@ -47,6 +52,11 @@ class PresenceFleet {
     clients_[connection]->identify(i + 1, user, "t", seats_[i].guilds);
     return i;
   }
+  void send(std::size_t i, std::uint64_t kind, const std::string& payload) {
+    clients_[seats_[i].connection]->plugin_message(seats_[i].session, kind, payload);
+  }
+  void allow_pages() { single_page_ = false; }
+  std::size_t version_errors = 0;
   void leave(std::size_t i) {
     seats_[i].live = false;
     clients_[seats_[i].connection]->leave(seats_[i].session);
@@ -108,7 +118,10 @@ class PresenceFleet {
       auto h = msgpack::unpack(e->payload.data(), e->payload.size());
       auto [user, status, activity, version] =
           h.get().as<std::tuple<std::uint64_t, unsigned, std::string, std::uint64_t>>();
-      auto& guild = seats_[by_session_.at(e->session_id)].view[e->guild_id];
+      Seat& seat = seats_[by_session_.at(e->session_id)];
+      if (version <= seat.version) ++version_errors;  // versions only grow
+      seat.version = version;
+      auto& guild = seat.view[e->guild_id];
       if (status == 0) {
         guild.erase(user);
       } else {
@@ -121,15 +134,27 @@ class PresenceFleet {
               .as<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, bool,
                              std::vector<std::tuple<std::uint64_t, unsigned, std::string>>,
                              std::uint64_t>>();
-      ASSERT_FALSE(more) << "these guilds are under the snapshot limit";
-      auto& view = seats_[by_session_.at(p->session_id)].view[guild];
-      for (auto& [user, status, activity] : entries) view[user] = status;
+      if (single_page_) {
+        ASSERT_FALSE(more) << "these guilds are under the snapshot limit";
+      }
+      Seat& seat = seats_[by_session_.at(p->session_id)];
+      if (version < seat.version) ++version_errors;  // a page older than an update held
+      seat.version = version;
+      auto& view = seat.view[guild];
+      for (auto& [user, status, activity] : entries) {
+        if (user <= after) ++version_errors;  // a page lists only users above its cursor
+        view[user] = status;
+      }
+      seat.more = more;
+      if (!entries.empty()) seat.cursor = std::get<0>(entries.back());
+      ++seat.pages;
     }
   }
 
   std::vector<std::unique_ptr<hc::SessionClient>> clients_;
   std::vector<Seat> seats_;
   std::map<std::uint64_t, std::size_t> by_request_, by_session_;
+  bool single_page_ = true;
 };
 
 TEST(PresenceChurn, EverySessionsViewEqualsTheTruthAfterChurn) {
@@ -196,6 +221,124 @@ TEST(PresenceChurn, EverySessionsViewEqualsTheTruthAfterChurn) {
   }
   EXPECT_GT(checked, 3000u);
   for (Process* p : {&broker, &g1, &g2, &s1, &s2}) EXPECT_TRUE(p->alive());
+}
+
+TEST(PresenceChurn, PagesPlusUpdatesEqualTheTruthWhileMembersJoinAndLeave) {
+  // One guild above the full-list limit (30) with pages of 8: 30 watchers page
+  // through it by cursor while members join, leave and change status between
+  // their page requests. At the end, each watcher's view (pages applied, then
+  // updates, in arrival order) equals the truth.
+  const int base = port_base() + 50;
+  Process node("paging",
+               all_in_one_args(
+                   base, {"--plugin", std::string("presence=") + HEARTH_PRESENCE_PLUGIN,
+                          "--plugin-required", "presence", "--plugin-option",
+                          "presence.grace_ms=300", "--plugin-option", "presence.min_interval_ms=50",
+                          "--plugin-option", "presence.snapshot_full_limit=30", "--plugin-option",
+                          "presence.snapshot_page=8"}));
+  ASSERT_TRUE(node.wait_for_log("with 1 guild node(s)", std::chrono::seconds(10))) << node.log();
+  PresenceFleet fleet({tcp(base + 2)}, 20);
+  fleet.allow_pages();
+  std::mt19937_64 rng(13);
+  std::map<std::uint64_t, std::size_t> member_of;  // user -> live seat
+  std::map<std::uint64_t, unsigned> status_of;     // user -> last status set (1 if none)
+  for (std::uint64_t user = 2; user <= 160; user += 2) {
+    member_of[user] = fleet.add(user, {1}, user % 20);
+    status_of[user] = 1;
+  }
+  ASSERT_TRUE(fleet.pump_until([&] { return fleet.all_subscribed(); }, std::chrono::seconds(30)));
+  fleet.settle(std::chrono::milliseconds(300), std::chrono::seconds(30));
+
+  std::vector<std::size_t> watchers;
+  for (std::uint64_t w = 0; w < 30; ++w) watchers.push_back(fleet.add(1000 + w, {1}, w % 20));
+  ASSERT_TRUE(fleet.pump_until(
+      [&] {
+        for (auto i : watchers) {
+          if (fleet.seats()[i].pages == 0) return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(30)));
+
+  auto set_status = [&](std::size_t seat, unsigned status) {
+    msgpack::sbuffer b;
+    msgpack::pack(b, std::make_tuple(status, std::string()));
+    fleet.send(seat, 200, std::string(b.data(), b.size()));
+  };
+  std::size_t joins = 0, leaves = 0, sets = 0, rounds = 0;
+  for (; rounds < 40; ++rounds) {
+    std::vector<std::size_t> asking;
+    for (auto i : watchers) {
+      Seat& w = fleet.seats()[i];
+      if (!w.more) continue;
+      msgpack::sbuffer b;
+      msgpack::pack(b, std::make_tuple(std::uint64_t{1}, w.cursor));
+      fleet.send(i, 204, std::string(b.data(), b.size()));
+      asking.push_back(i);
+    }
+    if (asking.empty()) break;
+    // Churn between the requests and their answers: 3 leave, 3 join, 3 set.
+    for (int k = 0; k < 3; ++k) {
+      auto it = member_of.begin();
+      std::advance(it, rng() % member_of.size());
+      fleet.leave(it->second);
+      status_of.erase(it->first);
+      member_of.erase(it);
+      ++leaves;
+      std::uint64_t user;
+      do {
+        user = 1 + rng() % 199;
+      } while (member_of.count(user));
+      member_of[user] = fleet.add(user, {1}, user % 20);
+      status_of[user] = 1;
+      ++joins;
+      auto s = member_of.begin();
+      std::advance(s, rng() % member_of.size());
+      if (fleet.seats()[s->second].session != 0) {
+        const unsigned status = 1 + rng() % 4;
+        set_status(s->second, status);
+        status_of[s->first] = status;
+        ++sets;
+      }
+    }
+    std::map<std::size_t, std::size_t> before;
+    for (auto i : asking) before[i] = fleet.seats()[i].pages;
+    ASSERT_TRUE(fleet.pump_until(
+        [&] {
+          for (auto i : asking) {
+            if (fleet.seats()[i].pages == before[i]) return false;
+          }
+          return true;
+        },
+        std::chrono::seconds(10)));
+  }
+  EXPECT_GT(rounds, 5u) << "several pages each, with churn between them";
+  ASSERT_TRUE(fleet.pump_until([&] { return fleet.all_subscribed(); }, std::chrono::seconds(30)));
+  fleet.heartbeat();
+  fleet.settle(std::chrono::milliseconds(1000), std::chrono::seconds(30));  // > grace + floor
+
+  std::map<std::uint64_t, unsigned> truth;  // what others should see
+  for (const auto& [user, status] : status_of) {
+    if (status != 4) truth[user] = status;
+  }
+  for (auto i : watchers) truth[fleet.seats()[i].user] = 1;
+  std::size_t mismatches = 0;
+  for (auto i : watchers) {
+    const Seat& w = fleet.seats()[i];
+    EXPECT_FALSE(w.more);
+    std::map<std::uint64_t, unsigned> expected = truth;
+    expected.erase(w.user);
+    const auto& seen = w.view.count(1) ? w.view.at(1) : std::map<std::uint64_t, unsigned>{};
+    if (seen != expected) {
+      ++mismatches;
+      ADD_FAILURE() << "watcher " << w.user << " sees " << seen.size() << " members, truth "
+                    << expected.size();
+    }
+  }
+  EXPECT_EQ(mismatches, 0u);
+  EXPECT_EQ(fleet.version_errors, 0u);
+  EXPECT_GT(joins + leaves + sets, 100u);
+  EXPECT_TRUE(node.alive());
 }
 
 }  // namespace
