@@ -71,14 +71,15 @@ int main(int argc, char** argv) {
       for (auto& m : msgs) {
         if (auto* r = std::get_if<client::Ready>(&m)) {
           index_of[r->session_id] = r->request_id;
-          learn(r->request_id, r->request_id + 1);  // a session is never told of itself
+          // A session is never told of itself (its own status comes as 207).
+          learn(r->request_id, r->request_id + 1);
         } else if (auto* e = std::get_if<client::Event>(&m); e && e->kind == 201) {
           ++deliveries;
           update_seqs.insert(e->guild_seq);
           auto h = msgpack::unpack(e->payload.data(), e->payload.size());
           learn(index_of.at(e->session_id), h.get().via.array.ptr[0].via.u64);
         } else if (auto* p = std::get_if<client::PluginMessage>(&m); p && p->kind == 202) {
-          // [guild, online, page, more, [[user, status, activity]...]]
+          // [guild, online, after, more, [[user, status, activity]...], version]
           auto h = msgpack::unpack(p->payload.data(), p->payload.size());
           const auto* f = h.get().via.array.ptr;
           const auto& entries = f[4].via.array;
@@ -86,10 +87,12 @@ int main(int argc, char** argv) {
           for (std::uint32_t k = 0; k < entries.size; ++k) {
             learn(index_of.at(p->session_id), entries.ptr[k].via.array.ptr[0].via.u64);
           }
-          if (all_pages && f[3].via.boolean) {  // a large guild: fetch the next page
+          if (all_pages && f[3].via.boolean && entries.size > 0) {  // fetch the next page
             ++page_requests;
+            // By cursor: the page after the last user id listed (docs/presence.md).
+            const std::uint64_t after = entries.ptr[entries.size - 1].via.array.ptr[0].via.u64;
             msgpack::sbuffer b;
-            msgpack::pack(b, std::make_tuple(std::uint64_t{1}, f[2].via.u64 + 1));
+            msgpack::pack(b, std::make_tuple(std::uint64_t{1}, after));
             c->plugin_message(p->session_id, 204, std::string_view(b.data(), b.size()));
           }
         } else if (std::holds_alternative<client::Subscribed>(m)) {

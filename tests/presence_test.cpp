@@ -290,6 +290,23 @@ TEST_F(PresenceTest, PublishersCannotForgePresence) {
   auto* err = std::get_if<hc::ServerError>(&replies[0]);
   ASSERT_NE(err, nullptr);
   EXPECT_EQ(err->code, 14u);
+  // Also without an ack: protocol v2 reports every publish error. The
+  // internal kinds (203, 205) are the plugin's own too.
+  for (std::uint64_t kind : {201u, 203u, 205u}) pub.publish(1, kind, "x", 0);
+  std::size_t refused = 0;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (refused < 3 && std::chrono::steady_clock::now() < end) {
+    replies.clear();
+    pub.poll(replies, std::chrono::milliseconds(50));
+    for (auto& m : replies) {
+      auto* e = std::get_if<hc::ServerError>(&m);
+      ASSERT_NE(e, nullptr);
+      EXPECT_EQ(e->code, 14u);
+      EXPECT_EQ(e->ref, 0u);
+      ++refused;
+    }
+  }
+  EXPECT_EQ(refused, 3u);
   EXPECT_TRUE(observer.expect(0, kQuiet).empty());
 }
 
