@@ -6,6 +6,7 @@
 
 #include <map>
 #include <msgpack.hpp>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -32,6 +33,12 @@ struct Seat {
   bool more = false;
   std::size_t pages = 0;
   std::uint64_t version = 0;  // the guild's presence version last seen
+  // Resuming, and what the session was told about others and about itself.
+  std::string token;
+  std::uint64_t last_seq = 0;
+  std::size_t resumed = 0;
+  std::size_t updates = 0;                // PRESENCE_UPDATEs received
+  std::map<std::uint64_t, unsigned> own;  // guild -> own status (207)
 };
 
 class PresenceFleet {
@@ -41,7 +48,8 @@ class PresenceFleet {
       clients_.push_back(std::make_unique<hc::SessionClient>(endpoints[c % endpoints.size()]));
     }
   }
-  std::size_t add(std::uint64_t user, std::vector<std::uint64_t> guilds, std::size_t connection) {
+  std::size_t add(std::uint64_t user, std::vector<std::uint64_t> guilds, std::size_t connection,
+                  std::optional<hc::InitialPresence> presence = std::nullopt) {
     Seat seat;
     seat.user = user;
     seat.guilds = std::move(guilds);
@@ -49,8 +57,17 @@ class PresenceFleet {
     seats_.push_back(std::move(seat));
     const std::size_t i = seats_.size() - 1;
     by_request_[i + 1] = i;
-    clients_[connection]->identify(i + 1, user, "t", seats_[i].guilds);
+    clients_[connection]->identify(i + 1, user, "t", seats_[i].guilds, presence);
     return i;
+  }
+  // Drops a connection and RESUMEs its live sessions on a new one.
+  void reconnect_and_resume(std::size_t connection) {
+    clients_[connection]->reconnect();
+    for (auto& seat : seats_) {
+      if (seat.live && seat.connection == connection) {
+        clients_[connection]->resume(1, seat.session, seat.token, seat.last_seq);
+      }
+    }
   }
   void send(std::size_t i, std::uint64_t kind, const std::string& payload) {
     clients_[seats_[i].connection]->plugin_message(seats_[i].session, kind, payload);
@@ -108,10 +125,20 @@ class PresenceFleet {
 
  private:
   void handle(hc::Message& m) {
+    if (auto pos = hc::stream_position(m))
+      seats_[by_session_.at(pos->session_id)].last_seq = pos->seq;
     if (auto* r = std::get_if<hc::Ready>(&m)) {
       const std::size_t i = by_request_.at(r->request_id);
       seats_[i].session = r->session_id;
+      seats_[i].token = r->resume_token;
       by_session_[r->session_id] = i;
+    } else if (auto* resumed = std::get_if<hc::Resumed>(&m)) {
+      ++seats_[by_session_.at(resumed->session_id)].resumed;
+    } else if (auto* own = std::get_if<hc::PluginMessage>(&m); own && own->kind == 207) {
+      auto h = msgpack::unpack(own->payload.data(), own->payload.size());
+      auto [guild, status, activity] =
+          h.get().as<std::tuple<std::uint64_t, unsigned, std::string>>();
+      seats_[by_session_.at(own->session_id)].own[guild] = status;
     } else if (auto* s = std::get_if<hc::Subscribed>(&m)) {
       seats_[by_session_.at(s->session_id)].subscribed += s->code == 0;
     } else if (auto* e = std::get_if<hc::Event>(&m); e && e->kind == 201) {
@@ -119,6 +146,7 @@ class PresenceFleet {
       auto [user, status, activity, version] =
           h.get().as<std::tuple<std::uint64_t, unsigned, std::string, std::uint64_t>>();
       Seat& seat = seats_[by_session_.at(e->session_id)];
+      ++seat.updates;
       if (version <= seat.version) ++version_errors;  // versions only grow
       seat.version = version;
       auto& guild = seat.view[e->guild_id];
@@ -338,6 +366,95 @@ TEST(PresenceChurn, PagesPlusUpdatesEqualTheTruthWhileMembersJoinAndLeave) {
   EXPECT_EQ(mismatches, 0u);
   EXPECT_EQ(fleet.version_errors, 0u);
   EXPECT_GT(joins + leaves + sets, 100u);
+  EXPECT_TRUE(node.alive());
+}
+
+TEST(PresenceChurn, AReconnectStormWithEveryStatusShowsNothing) {
+  // 400 users in 5 guilds, each identified with a random status (online, idle,
+  // dnd, invisible). Then a storm: the sessions of 20 of 40 connections lose
+  // their connection and RESUME on a new one; on the other 20 half the users
+  // LEAVE and IDENTIFY again with the same presence, within the grace period.
+  // Nobody may see anything: not one PRESENCE_UPDATE, during the storm or
+  // after the grace period. Every view, own status included, equals the truth.
+  const int base = port_base() + 60;
+  Process node("storm",
+               all_in_one_args(base, {"--plugin", std::string("presence=") + HEARTH_PRESENCE_PLUGIN,
+                                      "--plugin-required", "presence", "--plugin-option",
+                                      "presence.grace_ms=1500", "--plugin-option",
+                                      "presence.min_interval_ms=100"}));
+  ASSERT_TRUE(node.wait_for_log("with 1 guild node(s)", std::chrono::seconds(10))) << node.log();
+  constexpr std::size_t kConnections = 40;
+  PresenceFleet fleet({tcp(base + 2)}, kConnections);
+  std::mt19937_64 rng(21);
+  std::map<std::uint64_t, unsigned> status_of;
+  for (std::uint64_t user = 1; user <= 400; ++user) {
+    std::vector<std::uint64_t> guilds = {1 + user % 5, 1 + (user * 3 + 1) % 5};
+    if (guilds[0] == guilds[1]) guilds.pop_back();
+    const unsigned status = 1 + rng() % 4;
+    status_of[user] = status;
+    fleet.add(user, guilds, user % kConnections, hc::InitialPresence{status, "s"});
+  }
+  ASSERT_TRUE(fleet.pump_until([&] { return fleet.all_subscribed(); }, std::chrono::seconds(30)));
+  fleet.settle(std::chrono::milliseconds(500), std::chrono::seconds(30));
+  std::size_t before = 0;
+  for (const Seat& s : fleet.seats()) before += s.updates;
+
+  std::vector<std::size_t> resuming;
+  for (std::size_t c = 0; c < kConnections / 2; ++c) fleet.reconnect_and_resume(c);
+  for (std::size_t i = 0; i < fleet.seats().size(); ++i) {
+    if (fleet.seats()[i].connection < kConnections / 2) resuming.push_back(i);
+  }
+  const std::size_t seats = fleet.seats().size();
+  std::size_t reidentified = 0;
+  for (std::size_t i = 0; i < seats; ++i) {
+    const Seat old = fleet.seats()[i];
+    if (old.connection < kConnections / 2 || old.user % 2 != 0) continue;
+    fleet.leave(i);
+    fleet.add(old.user, old.guilds, old.connection, hc::InitialPresence{status_of[old.user], "s"});
+    ++reidentified;
+  }
+  ASSERT_TRUE(fleet.pump_until(
+      [&] {
+        for (auto i : resuming) {
+          if (fleet.seats()[i].resumed == 0) return false;
+        }
+        return fleet.all_subscribed();
+      },
+      std::chrono::seconds(30)));
+  fleet.heartbeat();
+  fleet.settle(std::chrono::milliseconds(2000), std::chrono::seconds(30));  // > grace period
+
+  std::size_t after = 0;
+  for (const Seat& s : fleet.seats()) after += s.updates;
+  EXPECT_EQ(after, before) << "a reconnect within the grace period showed something";
+  EXPECT_GT(reidentified, 50u);
+  std::map<std::uint64_t, std::map<std::uint64_t, unsigned>> truth;  // guild -> user -> shown
+  for (const Seat& s : fleet.seats()) {
+    if (!s.live) continue;
+    for (auto g : s.guilds) {
+      if (status_of[s.user] != 4) truth[g][s.user] = status_of[s.user];
+    }
+  }
+  std::size_t mismatches = 0, checked = 0;
+  for (const Seat& s : fleet.seats()) {
+    if (!s.live) continue;
+    for (auto g : s.guilds) {
+      auto expected = truth[g];
+      expected.erase(s.user);
+      const auto seen = s.view.count(g) ? s.view.at(g) : std::map<std::uint64_t, unsigned>{};
+      const unsigned own = s.own.count(g) ? s.own.at(g) : 0;
+      if (seen != expected || own != status_of[s.user]) {
+        if (++mismatches <= 5) {
+          ADD_FAILURE() << "session of user " << s.user << " in guild " << g << ": sees "
+                        << seen.size() << " of " << expected.size() << ", own " << own << " vs "
+                        << status_of[s.user];
+        }
+      }
+      ++checked;
+    }
+  }
+  EXPECT_EQ(mismatches, 0u);
+  EXPECT_GT(checked, 500u);
   EXPECT_TRUE(node.alive());
 }
 
