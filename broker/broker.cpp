@@ -11,6 +11,10 @@ namespace {
 using protocol::Code;
 using Clock = std::chrono::steady_clock;
 
+// Rings kept for the ack fence. An ack stamped with an older ring than these
+// is refused (OWNER_CHANGED): it waited through 32 ring changes.
+constexpr std::size_t kRecentRings = 32;
+
 std::uint64_t wall_micros() {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                         std::chrono::system_clock::now().time_since_epoch())
@@ -196,20 +200,66 @@ void Broker::on_backend(Frames& frames, Clock::time_point received) {
     }
     return;
   }
-  if (dest[0] == internal::kPublisherPrefix) {
-    const std::string publisher(dest.substr(1));  // rebuild() frees what dest points into
-    frames[1].rebuild(publisher.data(), publisher.size());
-    Frames out;
-    out.reserve(frames.size() - 1);
-    for (std::size_t i = 1; i < frames.size(); ++i) out.push_back(std::move(frames[i]));
-    send_frames(frontend_, out, true);  // a vanished publisher loses its ack
-    return;
-  }
+  if (dest[0] == internal::kPublisherPrefix) return to_publisher(frames);
   // Node to node: [dest, source, header, ...]
   std::string target(dest);
   std::swap(frames[0], frames[1]);
   ++stats_.routed;
   send_to_node(target, frames);
+}
+
+void Broker::to_publisher(Frames& frames) {
+  // [node, @publisher, header, ...]
+  const std::string node(view_of(frames[0]));
+  const std::string publisher(view_of(frames[1]).substr(1));
+  wire::HeaderReader r(frames[2].data(), frames[2].size());
+  if (r.ok() && r.type() == static_cast<std::uint32_t>(protocol::Type::kPublishAck)) {
+    const std::uint64_t ack_id = r.u64("ack_id");
+    const std::uint64_t guild = r.u64("guild_id");
+    const std::uint64_t guild_seq = r.u64("guild_seq");
+    const std::uint64_t epoch = r.u64("epoch");
+    const std::uint64_t ring_version = r.u64("ring_version");
+    if (!r.ok()) {
+      ++stats_.malformed;
+      return;
+    }
+    Frames out;
+    out.push_back(frame_of(publisher));
+    // Fence: an ack means the event was sequenced by the guild's owner and
+    // fanned out before any change of owner; the fan-out went ahead of this
+    // ack through this broker, so every session linked to that owner got it.
+    if (!membership_.contains(node) || !owned_throughout(guild, node, ring_version)) {
+      ++stats_.acks_fenced;
+      wire::HeaderWriter w(protocol::Type::kError, 3);
+      w.u64(static_cast<std::uint64_t>(Code::kOwnerChanged))
+          .str("guild " + std::to_string(guild) + " changed owner before node '" + node +
+               "' acknowledged the event: subscribers may miss it; publish again")
+          .u64(ack_id);
+      out.push_back(frame_of(w.view()));
+    } else {
+      wire::HeaderWriter w(protocol::Type::kPublishAck, 4);
+      w.u64(ack_id).u64(guild).u64(guild_seq).u64(epoch);
+      out.push_back(frame_of(w.view()));
+    }
+    send_frames(frontend_, out, true);  // a vanished publisher loses its answer
+    return;
+  }
+  frames[1].rebuild(publisher.data(), publisher.size());
+  Frames out;
+  out.reserve(frames.size() - 1);
+  for (std::size_t i = 1; i < frames.size(); ++i) out.push_back(std::move(frames[i]));
+  send_frames(frontend_, out, true);
+}
+
+bool Broker::owned_throughout(std::uint64_t guild, std::string_view node,
+                              std::uint64_t since) const {
+  if (recent_rings_.empty() || recent_rings_.front()->version() > since) return false;
+  for (const auto& ring : recent_rings_) {
+    if (ring->version() < since) continue;
+    const int owner = ring->find(guild);
+    if (owner == Ring::kNone || ring->node_name(owner) != node) return false;
+  }
+  return true;
 }
 
 void Broker::on_register(const std::string& from, wire::HeaderReader& r) {
@@ -260,6 +310,8 @@ void Broker::broadcast_ring() {
     if (view.roles & internal::kGuildRole) ++guild_nodes;
   }
   ring_ = update.build_ring();
+  recent_rings_.push_back(ring_);
+  if (recent_rings_.size() > kRecentRings) recent_rings_.pop_front();
   stats_.ring_version = update.version;
   stats_.guild_nodes = guild_nodes;
   stats_.nodes = update.nodes.size();
@@ -341,9 +393,10 @@ void Broker::flush_pending() {
 void Broker::log_stats() {
   spdlog::info(
       "broker stats: nodes={} guild_nodes={} published={} routed={} malformed={} no_route={} "
-      "dropped={}",
+      "dropped={} acks_fenced={}",
       stats_.nodes.load(), stats_.guild_nodes.load(), stats_.published.load(), stats_.routed.load(),
-      stats_.malformed.load(), stats_.no_route.load(), stats_.dropped_full.load());
+      stats_.malformed.load(), stats_.no_route.load(), stats_.dropped_full.load(),
+      stats_.acks_fenced.load());
 }
 
 }  // namespace hearth

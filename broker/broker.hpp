@@ -42,6 +42,7 @@ struct BrokerStats {
   std::atomic<std::uint64_t> ring_version{0};
   std::atomic<std::uint64_t> guild_nodes{0};
   std::atomic<std::uint64_t> nodes{0};
+  std::atomic<std::uint64_t> acks_fenced{0};  // PUBLISH_ACKs turned into OWNER_CHANGED
 };
 
 class Broker {
@@ -59,6 +60,11 @@ class Broker {
  private:
   void on_frontend(Frames& frames);
   void on_backend(Frames& frames, std::chrono::steady_clock::time_point received);
+  // A node's message for a publisher; a PUBLISH_ACK passes the fence or
+  // becomes ERROR(OWNER_CHANGED).
+  void to_publisher(Frames& frames);
+  // True when `node` owned `guild` in every ring from `since` to the current one.
+  bool owned_throughout(std::uint64_t guild, std::string_view node, std::uint64_t since) const;
   void on_register(const std::string& from, wire::HeaderReader& reader);
   void reply_error(const zmq::message_t& publisher, protocol::Code code, const std::string& text,
                    std::uint64_t ref);
@@ -82,6 +88,9 @@ class Broker {
   zmq::socket_t backend_;
   Membership membership_;
   std::shared_ptr<const Ring> ring_;
+  // The latest rings, newest last, to check that a guild kept its owner
+  // from the ring an event was sequenced under until its ack passes.
+  std::deque<std::shared_ptr<const Ring>> recent_rings_;
   std::uint64_t ring_version_ = 0;
   std::unordered_map<std::string, std::deque<Frames>> pending_;
   std::size_t pending_max_ = 0;  // the largest per-node backlog right now

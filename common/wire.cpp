@@ -97,8 +97,8 @@ void HeaderReader::raw_array(const char* field, std::size_t max_bytes, std::stri
   msgpack::sbuffer buffer;
   msgpack::pack(buffer, *o);
   if (buffer.size() > max_bytes) {
-    fail(Code::kTooLarge, std::string("field '") + field + "' exceeds " +
-                              std::to_string(max_bytes) + " bytes");
+    fail(Code::kTooLarge,
+         std::string("field '") + field + "' exceeds " + std::to_string(max_bytes) + " bytes");
     return;
   }
   out.append(buffer.data(), buffer.size());
@@ -221,6 +221,8 @@ const char* code_name(Code code) {
       return "REJECTED";
     case Code::kResumeGap:
       return "RESUME_GAP";
+    case Code::kOwnerChanged:
+      return "OWNER_CHANGED";
   }
   return "UNKNOWN_CODE";
 }

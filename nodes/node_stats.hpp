@@ -30,6 +30,7 @@ struct NodeStats {
   Counter resumed{0};            // RESUMEs accepted
   Counter invalid_sessions{0};   // RESUMEs refused
   Counter expired_sessions{0};   // detached sessions closed: grace over or buffer overrun
+  Counter refused_not_owner{0};  // publishes for a guild this node does not own (fencing)
 
   std::string summary() const;
 };

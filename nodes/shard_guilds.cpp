@@ -73,6 +73,16 @@ void Shard::on_publish(Task& task) {
     }
     task.exclude_user = outcome.exclude_user;
   }
+  // Fence: sequence only what this node owns under its ring. A node that
+  // wakes from a hang with publishes queued for guilds it lost refuses them.
+  const Ring& ring = ring_.get();
+  const int owner = ring.find(task.guild);
+  if (owner == Ring::kNone || ring.node_name(owner) != shared_.config.name) {
+    ++shared_.stats.refused_not_owner;
+    return publisher_error(task, Code::kNoRoute,
+                           "node '" + shared_.config.name + "' does not own guild " +
+                               std::to_string(task.guild) + "; publish again");
+  }
   auto it = guilds_.find(task.guild);
   if (it == guilds_.end()) {
     if (!reserve_guild()) {
@@ -101,8 +111,10 @@ void Shard::on_publish(Task& task) {
   });
   shared_.stats.fanout_frames += frames;
   if (task.ack_id != 0) {
-    wire::HeaderWriter w(Type::kPublishAck, 4);
-    w.u64(task.ack_id).u64(g.id()).u64(seq).u64(g.epoch());
+    // The ring version it was sequenced under: the broker passes the ack on
+    // only if the guild has not changed owner since (docs/design.md, fencing).
+    wire::HeaderWriter w(Type::kPublishAck, 5);
+    w.u64(task.ack_id).u64(g.id()).u64(seq).u64(g.epoch()).u64(ring.version());
     send_header(kToBroker, std::string(1, internal::kPublisherPrefix) + task.peer, w);
   }
 }

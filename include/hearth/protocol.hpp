@@ -57,6 +57,7 @@ enum class Code : std::uint32_t {
   kClosedByClient = 13,     // LEAVE was honoured
   kRejected = 14,           // a plugin rejected the request (reason in the text)
   kResumeGap = 15,          // RESUME asked for stream items no longer buffered
+  kOwnerChanged = 16,       // the guild changed owner before its PUBLISH was acknowledged
 };
 
 }  // namespace hearth::protocol
