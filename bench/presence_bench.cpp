@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   // or from updates (a bit per user per session).
   std::vector<client::Message> msgs;
   std::set<std::uint64_t> update_seqs;  // distinct guild events of kind 201 = updates sent
-  std::uint64_t deliveries = 0, snapshot_entries = 0, subscribed = 0, page_requests = 0;
+  std::uint64_t deliveries = 0, snapshot_entries = 0, subscribed = 0, page_requests = 0, closed = 0;
   std::unordered_map<std::uint64_t, std::size_t> index_of;  // session id -> index
   std::vector<std::vector<bool>> known(sessions, std::vector<bool>(sessions + 1, false));
   std::vector<unsigned> known_count(sessions, 0);
@@ -97,6 +97,8 @@ int main(int argc, char** argv) {
           }
         } else if (std::holds_alternative<client::Subscribed>(m)) {
           ++subscribed;
+        } else if (std::holds_alternative<client::SessionClosed>(m)) {
+          ++closed;  // e.g. SLOW_CONSUMER: that user goes offline after the grace period
         }
       }
     }
@@ -124,6 +126,7 @@ int main(int argc, char** argv) {
       secs, static_cast<unsigned long long>(subscribed), complete);
   std::printf("  PRESENCE_UPDATEs sent        %zu (minimum %u: one per user)\n", update_seqs.size(),
               sessions);
+  std::printf("  sessions closed by the node  %llu\n", static_cast<unsigned long long>(closed));
   std::printf("  update deliveries            %llu, %.0f per second\n",
               static_cast<unsigned long long>(deliveries), deliveries / secs);
   std::printf("  snapshot entries             %llu (%llu page requests)\n",
