@@ -626,7 +626,7 @@ TEST_F(PresenceTest, TheRateLimitFoldsFloodsAndKeepsTheLatest) {
   const auto t0 = std::chrono::steady_clock::now();
   user.set(kIdle, "lunch");
   ASSERT_EQ(observer.expect(2, std::chrono::milliseconds(0)).size(), 2u);
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(300));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(450)) << "not held";
   // A flood: 2,000 sets; the latest wins.
   for (int i = 0; i < 2000; ++i) {
     user.set(i % 2 ? kDnd : kOnline, "n" + std::to_string(i));
