@@ -496,6 +496,9 @@ std::vector<std::pair<std::string, std::string>> bad_statuses() {
       {"int activity", packed(std::make_tuple(1u, 5u))},
       {"invalid UTF-8", packed(std::make_tuple(1u, std::string("a\xff\xfe")))},
       {"truncated UTF-8", packed(std::make_tuple(1u, std::string("\xc3")))},
+      {"overlong UTF-8", packed(std::make_tuple(1u, std::string("\xc0\xaf")))},
+      {"a UTF-16 surrogate", packed(std::make_tuple(1u, std::string("\xed\xa0\x80")))},
+      {"above U+10FFFF", packed(std::make_tuple(1u, std::string("\xf4\x90\x80\x80")))},
       {"three fields", packed(std::make_tuple(1u, std::string(), 1u))},
   };
 }
