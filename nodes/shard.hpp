@@ -95,6 +95,13 @@ class Shard final : public PluginShardServices {
   void on_identify(const std::string& peer, wire::HeaderReader& r);
   void on_leave(const std::string& peer, wire::HeaderReader& r);
   void on_subscribe_request(const std::string& peer, wire::HeaderReader& r);
+  // SUBSCRIBE and UNSUBSCRIBE: [request_id, session_id, guilds]. The session
+  // if live on this connection (guilds sorted, distinct); otherwise answers
+  // the error and returns nullptr.
+  Session* read_guild_request(const std::string& peer, wire::HeaderReader& r,
+                              std::uint64_t* request, std::vector<std::uint64_t>& guilds);
+  // Adds links for `guilds` (asked by `request`) and subscribes each.
+  void follow(Session& s, const std::vector<std::uint64_t>& guilds, std::uint64_t request);
   void on_unsubscribe_request(const std::string& peer, wire::HeaderReader& r);
   void on_resume(const std::string& peer, wire::HeaderReader& r);
   void invalid_session(const std::string& peer, std::uint64_t request, std::uint64_t sid,

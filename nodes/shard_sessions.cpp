@@ -196,24 +196,41 @@ void Shard::on_identify(const std::string& peer, wire::HeaderReader& r) {
   w.u64(static_cast<std::uint64_t>(cfg.resume_grace.count()));
   send_header(kToClient, peer, w);
 
-  s.guilds.reserve(guilds.size());
+  follow(s, guilds, request);
+}
+
+void Shard::follow(Session& s, const std::vector<std::uint64_t>& guilds, std::uint64_t request) {
+  const std::size_t first_new = s.guilds.size();
+  s.guilds.reserve(first_new + guilds.size());
   for (std::uint64_t g : guilds) {
     GuildLink link;
     link.request_id = request;
     s.guilds.emplace_back(g, std::move(link));
   }
-  for (auto& [g, link] : s.guilds) try_subscribe(s, g, link);
+  for (std::size_t i = first_new; i < s.guilds.size(); ++i) {
+    try_subscribe(s, s.guilds[i].first, s.guilds[i].second);
+  }
+}
+
+Session* Shard::read_guild_request(const std::string& peer, wire::HeaderReader& r,
+                                   std::uint64_t* request, std::vector<std::uint64_t>& guilds) {
+  *request = r.u64("request_id");
+  const std::uint64_t sid = r.u64("session_id");
+  r.u64_array("guilds", wire::kMaxArrayItems, guilds);
+  if (!r.ok()) {
+    send_client_error(peer, r.error().code, r.error().text, r.peek_u64(0));
+    return nullptr;
+  }
+  Session* s = session_of(peer, sid, *request);
+  sort_unique(guilds);
+  return s;
 }
 
 void Shard::on_subscribe_request(const std::string& peer, wire::HeaderReader& r) {
-  const std::uint64_t request = r.u64("request_id");
-  const std::uint64_t sid = r.u64("session_id");
+  std::uint64_t request = 0;
   std::vector<std::uint64_t> guilds;
-  r.u64_array("guilds", wire::kMaxArrayItems, guilds);
-  if (!r.ok()) return send_client_error(peer, r.error().code, r.error().text, r.peek_u64(0));
-  Session* s = session_of(peer, sid, request);
+  Session* s = read_guild_request(peer, r, &request, guilds);
   if (!s) return;
-  sort_unique(guilds);
   // Guilds already followed are ignored (docs/protocol.md, SUBSCRIBE).
   std::erase_if(guilds, [&](std::uint64_t g) { return s->link(g) != nullptr; });
   const std::size_t limit = shared_.config.max_guilds_per_session;
@@ -224,26 +241,14 @@ void Shard::on_subscribe_request(const std::string& peer, wire::HeaderReader& r)
                                  " and asked for " + std::to_string(guilds.size()) + " more",
                              request);
   }
-  const std::size_t first_new = s->guilds.size();
-  for (std::uint64_t g : guilds) {
-    GuildLink link;
-    link.request_id = request;
-    s->guilds.emplace_back(g, std::move(link));
-  }
-  for (std::size_t i = first_new; i < s->guilds.size(); ++i) {
-    try_subscribe(*s, s->guilds[i].first, s->guilds[i].second);
-  }
+  follow(*s, guilds, request);
 }
 
 void Shard::on_unsubscribe_request(const std::string& peer, wire::HeaderReader& r) {
-  const std::uint64_t request = r.u64("request_id");
-  const std::uint64_t sid = r.u64("session_id");
+  std::uint64_t request = 0;
   std::vector<std::uint64_t> guilds;
-  r.u64_array("guilds", wire::kMaxArrayItems, guilds);
-  if (!r.ok()) return send_client_error(peer, r.error().code, r.error().text, r.peek_u64(0));
-  Session* s = session_of(peer, sid, request);
+  Session* s = read_guild_request(peer, r, &request, guilds);
   if (!s) return;
-  sort_unique(guilds);
   for (std::uint64_t g : guilds) {
     auto it = std::find_if(s->guilds.begin(), s->guilds.end(),
                            [&](const auto& entry) { return entry.first == g; });
@@ -252,7 +257,7 @@ void Shard::on_unsubscribe_request(const std::string& peer, wire::HeaderReader& 
       if (link.state == State::kPending) release_permit(link);
       if ((link.state == State::kPending || link.state == State::kActive) &&
           live_nodes_.count(link.owner)) {
-        unsubscribe_at(link.owner, g, sid);
+        unsubscribe_at(link.owner, g, s->id);
       }
       s->guilds.erase(it);
     }
