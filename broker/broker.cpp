@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/internal.hpp"
+#include "common/wall_clock.hpp"
 #include "common/wire.hpp"
 
 namespace hearth {
@@ -14,12 +15,6 @@ using Clock = std::chrono::steady_clock;
 // Rings kept for the ack fence. An ack stamped with an older ring than these
 // is refused (OWNER_CHANGED): it waited through 32 ring changes.
 constexpr std::size_t kRecentRings = 32;
-
-std::uint64_t wall_micros() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
-}
 
 }  // namespace
 
@@ -223,24 +218,22 @@ void Broker::to_publisher(Frames& frames) {
       ++stats_.malformed;
       return;
     }
-    Frames out;
-    out.push_back(frame_of(publisher));
     // Fence: an ack means the event was sequenced by the guild's owner and
     // fanned out before any change of owner; the fan-out went ahead of this
     // ack through this broker, so every session linked to that owner got it.
     if (!membership_.contains(node) || !owned_throughout(guild, node, ring_version)) {
       ++stats_.acks_fenced;
-      wire::HeaderWriter w(protocol::Type::kError, 3);
-      w.u64(static_cast<std::uint64_t>(Code::kOwnerChanged))
-          .str("guild " + std::to_string(guild) + " changed owner before node '" + node +
-               "' acknowledged the event: subscribers may miss it; publish again")
-          .u64(ack_id);
-      out.push_back(frame_of(w.view()));
-    } else {
-      wire::HeaderWriter w(protocol::Type::kPublishAck, 4);
-      w.u64(ack_id).u64(guild).u64(guild_seq).u64(epoch);
-      out.push_back(frame_of(w.view()));
+      return reply_error(frame_of(publisher), Code::kOwnerChanged,
+                         "guild " + std::to_string(guild) + " changed owner before node '" + node +
+                             "' acknowledged the event: subscribers may miss it; "
+                             "publish again",
+                         ack_id);
     }
+    wire::HeaderWriter w(protocol::Type::kPublishAck, 4);
+    w.u64(ack_id).u64(guild).u64(guild_seq).u64(epoch);
+    Frames out;
+    out.push_back(frame_of(publisher));
+    out.push_back(frame_of(w.view()));
     send_frames(frontend_, out, true);  // a vanished publisher loses its answer
     return;
   }

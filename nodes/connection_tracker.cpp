@@ -12,10 +12,17 @@ ConnectionTracker::Peer& ConnectionTracker::entry(std::string_view peer) {
 }
 
 void ConnectionTracker::set_attached(std::string_view peer, unsigned shard, std::uint32_t count) {
-  if (shard >= shards_) return;
   Peer& p = entry(peer);
-  if (p.attached.empty()) p.attached.assign(shards_, 0);
+  if (p.attached.size() <= shard) p.attached.resize(shard + 1, 0);
   p.attached[shard] = count;
+}
+
+std::vector<unsigned> ConnectionTracker::occupied(const Peer& p) {
+  std::vector<unsigned> out;
+  for (unsigned i = 0; i < p.attached.size(); ++i) {
+    if (p.attached[i] > 0) out.push_back(i);
+  }
+  return out;
 }
 
 std::uint64_t ConnectionTracker::attached(std::string_view peer) const {
@@ -27,13 +34,9 @@ std::uint64_t ConnectionTracker::attached(std::string_view peer) const {
 }
 
 std::vector<unsigned> ConnectionTracker::shards_of(std::string_view peer, unsigned home) const {
-  std::vector<unsigned> out;
   auto it = peers_.find(std::string(peer));
-  if (it != peers_.end()) {
-    for (unsigned i = 0; i < it->second.attached.size(); ++i) {
-      if (it->second.attached[i] > 0) out.push_back(i);
-    }
-  }
+  std::vector<unsigned> out;
+  if (it != peers_.end()) out = occupied(it->second);
   if (out.empty()) out.push_back(home);
   return out;
 }
@@ -46,10 +49,7 @@ std::vector<std::pair<std::string, std::vector<unsigned>>> ConnectionTracker::ex
       ++it;
       continue;
     }
-    std::vector<unsigned> shards;
-    for (unsigned i = 0; i < it->second.attached.size(); ++i) {
-      if (it->second.attached[i] > 0) shards.push_back(i);
-    }
+    std::vector<unsigned> shards = occupied(it->second);
     if (!shards.empty()) out.emplace_back(it->first, std::move(shards));
     it = peers_.erase(it);
   }

@@ -18,8 +18,6 @@ class ConnectionTracker {
  public:
   using Clock = std::chrono::steady_clock;
 
-  explicit ConnectionTracker(unsigned shards) : shards_(shards) {}
-
   // Any message from the connection.
   void heard_from(std::string_view peer, Clock::time_point now) { entry(peer).last_seen = now; }
 
@@ -42,11 +40,11 @@ class ConnectionTracker {
  private:
   struct Peer {
     Clock::time_point last_seen{};
-    std::vector<std::uint32_t> attached;  // per shard; empty until a shard reports
+    std::vector<std::uint32_t> attached;  // per shard index; grows as shards report
   };
   Peer& entry(std::string_view peer);
+  static std::vector<unsigned> occupied(const Peer& p);
 
-  unsigned shards_;
   std::unordered_map<std::string, Peer> peers_;
 };
 

@@ -44,8 +44,7 @@ Node::Node(zmq::context_t& ctx, NodeConfig config)
       plugins_(config_.plugins, config_.plugin_limits),
       broker_(ctx, zmq::socket_type::dealer),
       clients_(ctx, zmq::socket_type::router),
-      from_shards_(ctx, zmq::socket_type::pull),
-      tracker_(1) {
+      from_shards_(ctx, zmq::socket_type::pull) {
   if (config_.name.empty() || config_.name.size() > 255 ||
       config_.name[0] == internal::kPublisherPrefix) {
     throw std::invalid_argument("node name must be 1..255 bytes and not start with '@'");
@@ -61,7 +60,6 @@ Node::Node(zmq::context_t& ctx, NodeConfig config)
     throw std::invalid_argument("weight (vnodes) must be in 1..65536");
   }
   if (config_.max_batch == 0) throw std::invalid_argument("max batch must be at least 1");
-  tracker_ = ConnectionTracker(config_.shards);
 }
 
 Node::~Node() {
@@ -387,18 +385,17 @@ unsigned Node::shard_for_client_message(Frames& frames, bool* answered) {
 void Node::detach_silent_connections(Clock::time_point now) {
   for (auto& [peer, shards] : tracker_.expire(now - config_.client_timeout)) {
     ++stats_.heartbeat_timeouts;
-    for (unsigned shard : shards) {
-      auto task = std::make_unique<Task>();
-      task->kind = Task::Kind::kConnectionGone;
-      task->peer = peer;
-      push_task(shard, std::move(task));
-    }
+    tell_shards(peer, shards, Task::Kind::kConnectionGone);
   }
 }
 
 void Node::tell_shards_of(const std::string& peer, Task::Kind kind) {
-  const unsigned home = shard_of_connection(peer, config_.shards);
-  for (unsigned shard : tracker_.shards_of(peer, home)) {
+  tell_shards(peer, tracker_.shards_of(peer, shard_of_connection(peer, config_.shards)), kind);
+}
+
+void Node::tell_shards(const std::string& peer, const std::vector<unsigned>& shards,
+                       Task::Kind kind) {
+  for (unsigned shard : shards) {
     auto task = std::make_unique<Task>();
     task->kind = kind;
     task->peer = peer;

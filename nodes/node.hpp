@@ -51,6 +51,7 @@ class Node {
   void connection_gone(const std::string& peer);
   // Queues a connection task for every shard holding sessions of `peer`.
   void tell_shards_of(const std::string& peer, Task::Kind kind);
+  void tell_shards(const std::string& peer, const std::vector<unsigned>& shards, Task::Kind kind);
   // Routes a client message to the shard it concerns; answers HEARTBEAT.
   unsigned shard_for_client_message(Frames& frames, bool* answered);
   void detach_silent_connections(Clock::time_point now);

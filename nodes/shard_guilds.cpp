@@ -1,6 +1,7 @@
 // Shard, guild side: the guild registry, publishing and membership.
 #include <spdlog/spdlog.h>
 
+#include "common/wall_clock.hpp"
 #include "nodes/shard.hpp"
 #include "nodes/shard_detail.hpp"
 
@@ -13,10 +14,7 @@ using namespace shard_detail;
 std::uint64_t Shard::next_epoch() {
   // Wall-clock microseconds, strictly increasing within the node: unique per
   // guild creation, and larger after a restart unless the clock went back.
-  const auto now =
-      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                     std::chrono::system_clock::now().time_since_epoch())
-                                     .count());
+  const std::uint64_t now = wall_micros();
   std::uint64_t last = shared_.last_epoch.load();
   std::uint64_t next;
   do {

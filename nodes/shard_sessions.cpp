@@ -69,17 +69,12 @@ void Shard::on_client(Task& task) {
   switch (type) {
     case Type::kIdentify:
       return on_identify(peer, r);
-    case Type::kHeartbeat: {
-      // The hub answers well-formed heartbeats itself; what reaches a shard
-      // is one the hub could not read.
-      const std::uint64_t nonce = r.has_more() ? r.u64("nonce") : 0;
-      if (!r.ok()) return send_client_error(peer, r.error().code, r.error().text, 0);
-      auto conn = connections_.find(peer);
-      wire::HeaderWriter w(Type::kHeartbeatAck, 2);
-      w.u64(nonce).u64(conn == connections_.end() ? 0 : conn->second.sessions.size());
-      send_header(kToClient, peer, w);
+    case Type::kHeartbeat:
+      // The hub answers every well-formed HEARTBEAT (it alone knows all the
+      // connection's sessions); one that reaches a shard has a bad nonce.
+      if (r.has_more()) r.u64("nonce");
+      if (!r.ok()) send_client_error(peer, r.error().code, r.error().text, 0);
       return;
-    }
     case Type::kLeave:
       return on_leave(peer, r);
     case Type::kPluginMessage:
