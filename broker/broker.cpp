@@ -176,6 +176,8 @@ void Broker::on_backend(Frames& frames, Clock::time_point received) {
     wire::HeaderReader r(frames[2].data(), frames[2].size());
     if (r.ok() && r.type() == static_cast<std::uint32_t>(internal::Type::kRegister)) {
       on_register(std::string(view_of(frames[0])), r);
+    } else if (r.ok() && r.type() == static_cast<std::uint32_t>(internal::Type::kDeregister)) {
+      on_deregister(std::string(view_of(frames[0])), r);
     } else if (r.ok() && r.type() == static_cast<std::uint32_t>(internal::Type::kPluginPublish) &&
                frames.size() == 4) {
       // A plugin's publish: routed like PUBLISH, without an ack.
@@ -246,13 +248,40 @@ void Broker::to_publisher(Frames& frames) {
 
 bool Broker::owned_throughout(std::uint64_t guild, std::string_view node,
                               std::uint64_t since) const {
-  if (recent_rings_.empty() || recent_rings_.front()->version() > since) return false;
-  for (const auto& ring : recent_rings_) {
-    if (ring->version() < since) continue;
-    const int owner = ring->find(guild);
-    if (owner == Ring::kNone || ring->node_name(owner) != node) return false;
+  if (recent_rings_.empty() || recent_rings_.front().ring->version() > since) return false;
+  bool first = true;
+  std::uint64_t incarnation = 0;
+  for (auto it = recent_rings_.begin(); it != recent_rings_.end(); ++it) {
+    // From the ring the event was sequenced under (the newest at or before `since`).
+    auto next = std::next(it);
+    if (next != recent_rings_.end() && next->ring->version() <= since) continue;
+    auto alive = it->alive.find(std::string(node));
+    if (alive == it->alive.end()) return false;
+    if (first) {
+      const int owner = it->ring->find(guild);
+      if (owner == Ring::kNone || it->ring->node_name(owner) != node) return false;
+      incarnation = alive->second;
+      first = false;
+    } else if (alive->second != incarnation) {
+      return false;  // it restarted: the process that sequenced is gone
+    }
+    // A later owner got the guild by HANDOFF from this node, after the event.
   }
-  return true;
+  return !first;
+}
+
+void Broker::on_deregister(const std::string& from, wire::HeaderReader& r) {
+  const std::string_view name = r.str("name", 255);
+  const std::uint64_t incarnation = r.u64("incarnation");
+  if (!r.ok() || name != from || !membership_.remove(from, incarnation)) {
+    ++stats_.malformed;
+    spdlog::warn("broker: ignored DEREGISTER from '{}'", from);
+    return;
+  }
+  ++stats_.deregistered;
+  spdlog::info("broker: node '{}' drained and left", from);
+  pending_.erase(from);
+  broadcast_ring();
 }
 
 void Broker::on_register(const std::string& from, wire::HeaderReader& r) {
@@ -269,12 +298,16 @@ void Broker::on_register(const std::string& from, wire::HeaderReader& r) {
     return;
   }
   const bool is_new = !membership_.contains(node.name);
+  const bool restarted =
+      !is_new && membership_.nodes().at(node.name).incarnation != node.incarnation;
   if (membership_.upsert(node, Clock::now())) {
-    spdlog::info("broker: node '{}' {} (roles {}{}, {} vnodes)", node.name,
+    spdlog::info("broker: node '{}' {} (roles {}{}{}, {} vnodes)", node.name,
                  is_new ? "joined" : "re-registered",
                  node.roles & internal::kGuildRole ? "guild " : "",
-                 node.roles & internal::kSessionRole ? "session" : "", node.vnodes);
-    pending_.erase(node.name);  // a new incarnation must not receive the old one's backlog
+                 node.roles & internal::kSessionRole ? "session" : "",
+                 node.roles & internal::kDraining ? ", draining" : "", node.vnodes);
+    if (restarted)
+      pending_.erase(node.name);  // a new incarnation must not get the old one's backlog
     broadcast_ring();
   } else if (is_new) {
     broadcast_ring();
@@ -297,13 +330,18 @@ void Broker::broadcast_ring() {
   ring_version_ = update.version;
   update.mode = config_.mode;
   update.pins = config_.pins;
+  update.previous_version = ring_->version();
+  update.previous_nodes = std::move(last_nodes_);
   std::uint64_t guild_nodes = 0;
   for (const auto& [name, view] : membership_.nodes()) {
     update.nodes.push_back(view);
     if (view.roles & internal::kGuildRole) ++guild_nodes;
   }
   ring_ = update.build_ring();
-  recent_rings_.push_back(ring_);
+  last_nodes_ = update.nodes;
+  RecentRing recent{ring_, {}};
+  for (const NodeView& n : update.nodes) recent.alive.emplace(n.name, n.incarnation);
+  recent_rings_.push_back(std::move(recent));
   if (recent_rings_.size() > kRecentRings) recent_rings_.pop_front();
   stats_.ring_version = update.version;
   stats_.guild_nodes = guild_nodes;

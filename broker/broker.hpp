@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -42,7 +43,8 @@ struct BrokerStats {
   std::atomic<std::uint64_t> ring_version{0};
   std::atomic<std::uint64_t> guild_nodes{0};
   std::atomic<std::uint64_t> nodes{0};
-  std::atomic<std::uint64_t> acks_fenced{0};  // PUBLISH_ACKs turned into OWNER_CHANGED
+  std::atomic<std::uint64_t> acks_fenced{0};   // PUBLISH_ACKs turned into OWNER_CHANGED
+  std::atomic<std::uint64_t> deregistered{0};  // nodes that left after a drain
 };
 
 class Broker {
@@ -63,9 +65,12 @@ class Broker {
   // A node's message for a publisher; a PUBLISH_ACK passes the fence or
   // becomes ERROR(OWNER_CHANGED).
   void to_publisher(Frames& frames);
-  // True when `node` owned `guild` in every ring from `since` to the current one.
+  // True when `node` was alive, as one process, in every ring from `since`
+  // to the current one, and owned `guild` in the first: whatever it
+  // sequenced then went out before it could hand the guild over.
   bool owned_throughout(std::uint64_t guild, std::string_view node, std::uint64_t since) const;
   void on_register(const std::string& from, wire::HeaderReader& reader);
+  void on_deregister(const std::string& from, wire::HeaderReader& reader);
   void reply_error(const zmq::message_t& publisher, protocol::Code code, const std::string& text,
                    std::uint64_t ref);
   enum class Forwarded { kSent, kNoRoute, kRefused };
@@ -90,8 +95,13 @@ class Broker {
   std::shared_ptr<const Ring> ring_;
   // The latest rings, newest last, to check that a guild kept its owner
   // from the ring an event was sequenced under until its ack passes.
-  std::deque<std::shared_ptr<const Ring>> recent_rings_;
+  struct RecentRing {
+    std::shared_ptr<const Ring> ring;
+    std::map<std::string, std::uint64_t> alive;  // every node (any role) -> incarnation
+  };
+  std::deque<RecentRing> recent_rings_;
   std::uint64_t ring_version_ = 0;
+  std::vector<NodeView> last_nodes_;  // of ring_: sent as the next RING's previous ring
   std::unordered_map<std::string, std::deque<Frames>> pending_;
   std::size_t pending_max_ = 0;  // the largest per-node backlog right now
   BrokerStats stats_;

@@ -17,6 +17,14 @@ void Membership::heard_from(std::string_view name, Clock::time_point now) {
   if (auto it = last_seen_.find(name); it != last_seen_.end()) it->second = now;
 }
 
+bool Membership::remove(const std::string& name, std::uint64_t incarnation) {
+  auto it = nodes_.find(name);
+  if (it == nodes_.end() || it->second.incarnation != incarnation) return false;
+  nodes_.erase(it);
+  last_seen_.erase(name);
+  return true;
+}
+
 std::vector<std::string> Membership::expire(Clock::time_point now) {
   std::vector<std::string> gone;
   for (auto it = last_seen_.begin(); it != last_seen_.end();) {

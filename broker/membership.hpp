@@ -25,6 +25,9 @@ class Membership {
   // wait behind a node's own traffic in the same pipe, so traffic counts too.
   void heard_from(std::string_view name, Clock::time_point now);
 
+  // A node that said it left (DEREGISTER). False unless it was this incarnation.
+  bool remove(const std::string& name, std::uint64_t incarnation);
+
   // Removes nodes not heard from within the timeout; returns their names.
   std::vector<std::string> expire(Clock::time_point now);
 

@@ -4,34 +4,32 @@
 
 namespace hearth {
 
-std::shared_ptr<const Ring> RingUpdate::build_ring() const {
+namespace {
+
+std::shared_ptr<const Ring> ring_of(const std::vector<NodeView>& nodes, HashMode mode,
+                                    const std::unordered_map<std::uint64_t, std::string>& pins,
+                                    std::uint64_t version) {
   RingSpec spec;
   spec.mode = mode;
   spec.pins = pins;
   for (const NodeView& n : nodes) {
-    if (n.roles & internal::kGuildRole) spec.members.push_back({n.name, n.vnodes});
+    if ((n.roles & internal::kGuildRole) && !(n.roles & internal::kDraining)) {
+      spec.members.push_back({n.name, n.vnodes});
+    }
   }
   return std::make_shared<const Ring>(std::move(spec), version);
 }
 
-std::string encode_ring_update(const RingUpdate& update) {
-  wire::HeaderWriter w(static_cast<std::uint32_t>(internal::Type::kRing), 4);
-  w.u64(update.version).u64(update.mode == HashMode::kExHashRing ? 1 : 0);
-  w.array(update.nodes.size());
-  for (const NodeView& n : update.nodes) {
+void encode_nodes(wire::HeaderWriter& w, const std::vector<NodeView>& nodes) {
+  w.array(nodes.size());
+  for (const NodeView& n : nodes) {
     w.array(4).str(n.name).u64(n.roles).u64(n.vnodes).u64(n.incarnation);
   }
-  w.array(update.pins.size());
-  for (const auto& [guild, name] : update.pins) w.array(2).u64(guild).str(name);
-  return std::string(w.view());
 }
 
-RingUpdate decode_ring_update(wire::HeaderReader& r) {
-  RingUpdate u;
-  u.version = r.u64("version");
-  u.mode = r.u64("mode") == 1 ? HashMode::kExHashRing : HashMode::kFast;
+void decode_nodes(wire::HeaderReader& r, const char* field, std::vector<NodeView>& out) {
   std::size_t count = 0;
-  const msgpack::object* nodes = r.array("nodes", 65535, &count);
+  const msgpack::object* nodes = r.array(field, 65535, &count);
   for (std::size_t i = 0; nodes && i < count && r.ok(); ++i) {
     const msgpack::object& n = nodes[i];
     if (n.type != msgpack::type::ARRAY || n.via.array.size < 4 ||
@@ -45,8 +43,37 @@ RingUpdate decode_ring_update(wire::HeaderReader& r) {
     v.roles = static_cast<std::uint32_t>(r.u64_of(f[1], "roles"));
     v.vnodes = static_cast<std::uint32_t>(r.u64_of(f[2], "vnodes"));
     v.incarnation = r.u64_of(f[3], "incarnation");
-    u.nodes.push_back(std::move(v));
+    out.push_back(std::move(v));
   }
+}
+
+}  // namespace
+
+std::shared_ptr<const Ring> RingUpdate::build_ring() const {
+  return ring_of(nodes, mode, pins, version);
+}
+
+std::shared_ptr<const Ring> RingUpdate::build_previous_ring() const {
+  return ring_of(previous_nodes, mode, pins, previous_version);
+}
+
+std::string encode_ring_update(const RingUpdate& update) {
+  wire::HeaderWriter w(static_cast<std::uint32_t>(internal::Type::kRing), 6);
+  w.u64(update.version).u64(update.mode == HashMode::kExHashRing ? 1 : 0);
+  encode_nodes(w, update.nodes);
+  w.array(update.pins.size());
+  for (const auto& [guild, name] : update.pins) w.array(2).u64(guild).str(name);
+  w.u64(update.previous_version);
+  encode_nodes(w, update.previous_nodes);
+  return std::string(w.view());
+}
+
+RingUpdate decode_ring_update(wire::HeaderReader& r) {
+  RingUpdate u;
+  u.version = r.u64("version");
+  u.mode = r.u64("mode") == 1 ? HashMode::kExHashRing : HashMode::kFast;
+  decode_nodes(r, "nodes", u.nodes);
+  std::size_t count = 0;
   const msgpack::object* pins = r.array("pins", 1 << 20, &count);
   for (std::size_t i = 0; pins && i < count && r.ok(); ++i) {
     const msgpack::object& p = pins[i];
@@ -57,6 +84,10 @@ RingUpdate decode_ring_update(wire::HeaderReader& r) {
     }
     const msgpack::object* f = p.via.array.ptr;
     u.pins[r.u64_of(f[0], "guild")] = std::string(f[1].via.str.ptr, f[1].via.str.size);
+  }
+  if (r.has_more()) {
+    u.previous_version = r.u64("previous_version");
+    decode_nodes(r, "previous_nodes", u.previous_nodes);
   }
   return u;
 }

@@ -24,9 +24,15 @@ struct RingUpdate {
   HashMode mode = HashMode::kFast;
   std::vector<NodeView> nodes;  // every live node, all roles
   std::unordered_map<std::uint64_t, std::string> pins;
+  // The ring before this one, so that a node that just joined knows who owned
+  // the guilds it takes over (and waits for their HANDOFF).
+  std::uint64_t previous_version = 0;
+  std::vector<NodeView> previous_nodes;
 
-  // The ring over the guild-role nodes.
+  // The ring over the guild-role nodes that are not draining.
   std::shared_ptr<const Ring> build_ring() const;
+  // The ring before this one (empty when there was none).
+  std::shared_ptr<const Ring> build_previous_ring() const;
 };
 
 std::string encode_ring_update(const RingUpdate& update);

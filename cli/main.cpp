@@ -26,20 +26,29 @@ from an INI file given with --config FILE.
 )";
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_drain{false};
 
 // Signals are taken by one thread with sigwait, so no ZeroMQ call is ever
-// interrupted by a handler.
-void start_signal_thread() {
+// interrupted by a handler. The first SIGTERM drains a node (the broker and
+// all-in-one stop at once); a second SIGTERM, or SIGINT, stops at once.
+void start_signal_thread(bool drain_first) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::thread t([set] {
-    int sig = 0;
-    sigwait(&set, &sig);
-    spdlog::info("signal {}: stopping", sig);
-    g_stop = true;
+  std::thread t([set, drain_first] {
+    for (;;) {
+      int sig = 0;
+      sigwait(&set, &sig);
+      if (drain_first && sig == SIGTERM && !g_drain.exchange(true)) {
+        spdlog::info("signal {}: draining (send it again to stop at once)", sig);
+        continue;
+      }
+      spdlog::info("signal {}: stopping", sig);
+      g_stop = true;
+      return;
+    }
   });
   t.detach();
 }
@@ -78,9 +87,9 @@ int main(int argc, char** argv) {
       return 0;
     }
     apply_logging(vm);
-    start_signal_thread();
+    start_signal_thread(command == "node");
     if (command == "broker") return run_broker(vm, g_stop);
-    if (command == "node") return run_node(vm, g_stop);
+    if (command == "node") return run_node(vm, g_stop, g_drain);
     return run_all_in_one(vm, g_stop, command == "demo");
   } catch (const UsageError& e) {
     std::cerr << "hearth " << command << ": " << e.what() << "\n";

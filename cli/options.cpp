@@ -162,6 +162,16 @@ po::options_description node_options(bool embedded) {
       "stream items each session keeps for RESUME (oldest dropped first)");
   add("resume-buffer-bytes", po::value<unsigned>()->default_value(1 << 20),
       "payload bytes each session keeps for RESUME (oldest dropped first)");
+  add("handoff-timeout-ms", po::value<unsigned>()->default_value(10000),
+      "how long a guild's new owner holds its messages for the old owner's HANDOFF before "
+      "starting it afresh (its sessions are then told); keep it above the broker's "
+      "--node-timeout-ms");
+  add("max-held", po::value<unsigned>()->default_value(65536),
+      "messages held per shard for guilds moving here; publishes beyond it get OVERLOADED");
+  add("drain-window-ms", po::value<unsigned>()->default_value(5000),
+      "on SIGTERM, RECONNECT reaches the node's sessions spread over this long");
+  add("drain-timeout-ms", po::value<unsigned>()->default_value(30000),
+      "on SIGTERM, the node exits once drained or after this long (a second SIGTERM: at once)");
   add("plugin", po::value<std::vector<std::string>>()->composing(),
       "NAME=PATH: load the shared object at PATH as plugin NAME (repeatable; optional unless "
       "--plugin-required NAME)");
@@ -304,7 +314,10 @@ NodeConfig node_config(const po::variables_map& vm) {
                            "resume-buffer-events",
                            "resume-buffer-bytes",
                            "max-batch-bytes",
-                           "client-backlog-bytes"}) {
+                           "client-backlog-bytes",
+                           "handoff-timeout-ms",
+                           "max-held",
+                           "drain-timeout-ms"}) {
     require_positive(vm, name);
   }
   c.vnodes = vm["weight"].as<unsigned>();
@@ -330,6 +343,10 @@ NodeConfig node_config(const po::variables_map& vm) {
   c.resume_grace = ms(vm, "resume-grace-ms");
   c.resume_buffer_events = vm["resume-buffer-events"].as<unsigned>();
   c.resume_buffer_bytes = vm["resume-buffer-bytes"].as<unsigned>();
+  c.handoff_timeout = ms(vm, "handoff-timeout-ms");
+  c.max_held = vm["max-held"].as<unsigned>();
+  c.drain_window = ms(vm, "drain-window-ms");
+  c.drain_timeout = ms(vm, "drain-timeout-ms");
   if (c.client_timeout <= c.client_heartbeat) {
     throw UsageError("--client-timeout-ms must be greater than --client-heartbeat-ms");
   }

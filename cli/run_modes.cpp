@@ -18,11 +18,12 @@ int run_broker(const po::variables_map& vm, const std::atomic<bool>& stop) {
   return 0;
 }
 
-int run_node(const po::variables_map& vm, const std::atomic<bool>& stop) {
+int run_node(const po::variables_map& vm, const std::atomic<bool>& stop,
+             const std::atomic<bool>& drain) {
   zmq::context_t ctx(2);
   Node node(ctx, node_config(vm));
   node.bind();
-  node.run(stop);
+  node.run(stop, &drain);
   spdlog::info("node stopped");
   return 0;
 }

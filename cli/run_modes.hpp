@@ -10,7 +10,9 @@
 namespace hearth::cli {
 
 int run_broker(const po::variables_map& vm, const std::atomic<bool>& stop);
-int run_node(const po::variables_map& vm, const std::atomic<bool>& stop);
+// The first SIGTERM sets `drain`: the node drains, then returns.
+int run_node(const po::variables_map& vm, const std::atomic<bool>& stop,
+             const std::atomic<bool>& drain);
 // Broker and one node of both roles in one process; with a demo workload when
 // `demo` is set.
 int run_all_in_one(const po::variables_map& vm, std::atomic<bool>& stop, bool demo);

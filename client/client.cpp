@@ -121,6 +121,11 @@ void decode(Frames& frames, std::vector<Message>& out) {
       if (r.ok()) return out.emplace_back(m), void();
       break;
     }
+    case Type::kReconnect: {
+      Reconnect m{r.u64("session_id"), r.u64("deadline_ms")};
+      if (r.ok()) return out.emplace_back(m), void();
+      break;
+    }
     case Type::kInvalidSession: {
       InvalidSession m{r.u64("request_id"), r.u64("session_id"), code("code"), {}};
       m.reason = std::string(r.str("reason"));

@@ -20,9 +20,18 @@ enum class Type : std::uint32_t {
   kPluginDeliver = 72,   // guild node -> session node: [session, kind] + payload (send_to_member)
   kFanout = 70,  // guild node -> session node: [guild, guild_seq, kind, exclude_user, epoch] + sids
                  // + payload
+  // Planned guild moves (docs/design.md, "Handoff"):
+  kHandoff = 73,            // old owner -> new owner: [guild, epoch, guild_seq, ring_version,
+                            //   [[node, [session...], [user...]]...]]
+  kHandoffEnd = 74,         // old owner's shard -> each guild node: [ring_version, shard, shards]
+  kHandoffCheck = 75,       // session node -> new owner: [guild, shard]
+  kHandoffCheckReply = 76,  // new owner -> session node: [guild, shard, code, epoch, guild_seq]
+  kDeregister = 77,         // node -> broker: [name, incarnation]; the node has left for good
 };
 
-enum Role : std::uint32_t { kGuildRole = 1, kSessionRole = 2 };
+// kDraining: the node is leaving. It stays a member (alive) but owns no
+// guilds, so its guilds move away as planned moves.
+enum Role : std::uint32_t { kGuildRole = 1, kSessionRole = 2, kDraining = 4 };
 
 // First byte of a destination frame naming a publisher rather than a node.
 inline constexpr char kPublisherPrefix = '@';

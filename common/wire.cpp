@@ -267,6 +267,8 @@ const char* type_name(std::uint32_t type) {
       return "RESUMED";
     case Type::kInvalidSession:
       return "INVALID_SESSION";
+    case Type::kReconnect:
+      return "RECONNECT";
   }
   return "message";
 }

@@ -27,7 +27,9 @@ class Guild {
   // `epoch` names this run of the guild's sequence: a guild created again
   // (moved, its node restarted, evicted) gets a new one, so (epoch, seq)
   // never repeats (docs/protocol.md, "Epochs").
-  explicit Guild(std::uint64_t id, std::uint64_t epoch = 0) : id_(id), epoch_(epoch) {}
+  // A guild handed over by its previous owner continues its epoch at `seq`.
+  explicit Guild(std::uint64_t id, std::uint64_t epoch = 0, std::uint64_t seq = 0)
+      : id_(id), epoch_(epoch), seq_(seq) {}
 
   std::uint64_t id() const { return id_; }
   std::uint64_t epoch() const { return epoch_; }
@@ -52,6 +54,12 @@ class Guild {
       if (!group.packed_valid) pack(group);
       f(node, group.packed);
     }
+  }
+
+  // Calls f(node, group) for every node with members.
+  template <class F>
+  void for_each_group(F&& f) const {
+    for (const auto& [node, group] : groups_) f(node, group);
   }
 
   // Calls f(session, user) for every member.

@@ -115,12 +115,13 @@ bool Node::throttled() const {
   return carried_ > 0 || to_broker_.size() >= kMaxBrokerBacklog / 2;
 }
 
-void Node::run(const std::atomic<bool>& stop) {
+void Node::run(const std::atomic<bool>& stop, const std::atomic<bool>* drain) {
   Frames frames;
   auto next_register = Clock::now();
   auto next_stats = Clock::now() + config_.stats_interval;
   auto next_goodbye = Clock::now();
   auto next_client_sweep = Clock::now();
+  Clock::time_point drained_since{};
   while (!stop.load(std::memory_order_relaxed)) {
     const bool paused = throttled();
     zmq::pollitem_t items[3] = {{from_shards_.handle(), 0, ZMQ_POLLIN, 0},
@@ -146,6 +147,24 @@ void Node::run(const std::atomic<bool>& stop) {
       }
     }
     const auto now = Clock::now();
+    if (drain && !draining_ && drain->load(std::memory_order_relaxed)) {
+      begin_drain();
+      next_register = now;
+    }
+    if (draining_) {
+      if (drained()) {
+        // Nothing left: what the shards sent last is read on the next turns.
+        if (drained_since == Clock::time_point{}) drained_since = now;
+        if (now - drained_since > std::chrono::milliseconds(200)) break;
+      } else {
+        drained_since = {};
+      }
+      if (now > drain_deadline_) {
+        spdlog::warn("node '{}': drain not finished in {} ms; stopping anyway", config_.name,
+                     config_.drain_timeout.count());
+        break;
+      }
+    }
     if (now >= next_register) {
       register_with_broker();
       next_register = now + config_.heartbeat;
@@ -165,6 +184,7 @@ void Node::run(const std::atomic<bool>& stop) {
     }
   }
   if (config_.session_role) shut_down_sessions();
+  if (draining_) deregister();
   for (auto& s : shards_) s->stop();
   for (auto& s : shards_) s->join();
   for (auto& s : shards_) s->release_plugin_slots();
@@ -176,12 +196,61 @@ void Node::register_with_broker() {
   std::uint32_t roles = 0;
   if (config_.guild_role) roles |= internal::kGuildRole;
   if (config_.session_role) roles |= internal::kSessionRole;
+  if (draining_) roles |= internal::kDraining;
   w.str(config_.name).u64(roles).u64(config_.vnodes).u64(incarnation_).u64(config_.shards);
   Frames f;
   f.emplace_back();  // to the broker itself
   f.push_back(frame_of(w.view()));
   // Registration is periodic: a full link just skips this beat.
   send_frames(broker_, f, true);
+}
+
+void Node::begin_drain() {
+  draining_ = true;
+  drain_deadline_ = Clock::now() + config_.drain_timeout;
+  spdlog::info(
+      "node '{}': draining (guilds hand over, sessions told RECONNECT over {} ms; "
+      "at most {} ms)",
+      config_.name, config_.drain_window.count(), config_.drain_timeout.count());
+  if (config_.session_role) {
+    for (unsigned i = 0; i < shards_.size(); ++i) {
+      auto task = std::make_unique<Task>();
+      task->kind = Task::Kind::kDrain;
+      push_task(i, std::move(task));
+    }
+  }
+}
+
+bool Node::drained() const {
+  if (config_.guild_role && (!ring_shows_draining_ || stats_.guilds.load() != 0)) return false;
+  if (config_.session_role && stats_.sessions.load() != 0) return false;
+  return to_broker_.empty() && carried_ == 0;
+}
+
+void Node::note_ring(const RingUpdate& update) {
+  for (const NodeView& n : update.nodes) {
+    if (n.name == config_.name && n.incarnation == incarnation_) {
+      ring_shows_draining_ = (n.roles & internal::kDraining) != 0;
+    }
+  }
+}
+
+void Node::deregister() {
+  wire::HeaderWriter w(u32(internal::Type::kDeregister), 2);
+  w.str(config_.name).u64(incarnation_);
+  Frames f;
+  f.emplace_back();  // to the broker itself
+  f.push_back(frame_of(w.view()));
+  // The backlog first, in order, so the handoffs precede the goodbye.
+  Frames none;
+  const auto deadline = Clock::now() + std::chrono::seconds(1);
+  while (!to_broker_.empty() && Clock::now() < deadline) {
+    send_to_broker(none, 0);
+    if (!to_broker_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  send_frames(broker_, f, true);
+  broker_.set(zmq::sockopt::linger, 1000);
+  spdlog::info("node '{}': drained and deregistered", config_.name);
 }
 
 void Node::push_task(unsigned shard, TaskPtr task) {
@@ -219,13 +288,50 @@ void Node::on_broker(Frames& frames) {
         spdlog::error("node '{}': bad RING message: {}", config_.name, r.error().text);
         return;
       }
-      ring_.publish(update->build_ring());
+      auto built = update->build_ring();
+      ring_.publish(built);
       spdlog::info("node '{}': ring version {} ({} node(s))", config_.name, update->version,
                    update->nodes.size());
+      note_ring(*update);
       for (unsigned i = 0; i < shards; ++i) {
         auto task = std::make_unique<Task>();
         task->kind = Task::Kind::kRing;
         task->ring = update;
+        task->built_ring = built;
+        push_task(i, std::move(task));
+      }
+      return;
+    }
+    case internal::Type::kHandoff:
+    case internal::Type::kHandoffCheck:
+    case internal::Type::kHandoffCheckReply: {
+      // [guild, ...] to the guild's shard; a check's reply to the shard that asked.
+      const std::uint64_t guild = r.u64("guild");
+      const std::uint64_t shard = r.type() == u32(internal::Type::kHandoffCheckReply)
+                                      ? r.peek_u64(1)
+                                      : shard_of_key(guild, shards);
+      const std::size_t expected = r.type() == u32(internal::Type::kHandoff) ? 3 : 2;
+      if (!r.ok() || frames.size() != expected || shard >= shards) {
+        ++stats_.malformed;
+        return;
+      }
+      auto task = std::make_unique<Task>();
+      task->kind = Task::Kind::kNodeMessage;
+      task->peer = std::string(view_of(frames[0]));
+      for (std::size_t i = 1; i < frames.size(); ++i) task->frames.push_back(std::move(frames[i]));
+      push_task(static_cast<unsigned>(shard), std::move(task));
+      return;
+    }
+    case internal::Type::kHandoffEnd: {
+      if (frames.size() != 2) {
+        ++stats_.malformed;
+        return;
+      }
+      for (unsigned i = 0; i < shards; ++i) {
+        auto task = std::make_unique<Task>();
+        task->kind = Task::Kind::kNodeMessage;
+        task->peer = std::string(view_of(frames[0]));
+        task->frames.emplace_back().copy(frames[1]);
         push_task(i, std::move(task));
       }
       return;

@@ -29,8 +29,11 @@ class Node {
 
   // Binds the client listener and connects to the broker; throws zmq::error_t.
   void bind();
-  // Runs the hub until `stop` becomes true, then stops the shards.
-  void run(const std::atomic<bool>& stop);
+  // Runs the hub until `stop` becomes true, then stops the shards. When
+  // `drain` becomes true first, the node drains (docs/reliability.md): it
+  // hands its guilds over, tells its sessions RECONNECT, and returns once
+  // empty or after --drain-timeout-ms.
+  void run(const std::atomic<bool>& stop, const std::atomic<bool>* drain = nullptr);
 
   const NodeStats& stats() const { return stats_; }
   const NodeConfig& config() const { return config_; }
@@ -58,6 +61,12 @@ class Node {
   // SIGTERM: every session is told SHUTTING_DOWN before the node exits.
   void shut_down_sessions();
   void register_with_broker();
+  void begin_drain();
+  // True once nothing is left to hand over or serve, and all of it was sent.
+  bool drained() const;
+  void note_ring(const RingUpdate& update);
+  // Tells the broker this node has left for good (after a drain).
+  void deregister();
   bool throttled() const;
 
   NodeConfig config_;
@@ -89,6 +98,9 @@ class Node {
   std::vector<std::vector<std::uint64_t>> partition_;
   ConnectionTracker tracker_;
   std::atomic<std::uint64_t> last_epoch_{0};
+  bool draining_ = false;
+  bool ring_shows_draining_ = false;  // the broker's ring has this node as draining
+  std::chrono::steady_clock::time_point drain_deadline_{};
 };
 
 }  // namespace hearth

@@ -30,6 +30,16 @@ struct NodeConfig {
   std::uint32_t resume_buffer_events = 1024;
   std::size_t resume_buffer_bytes = 1 << 20;
   std::chrono::milliseconds subscribe_timeout{5000};
+  // Planned moves: how long a new owner holds a moving guild's messages for
+  // the old owner's HANDOFF before it starts the guild afresh (and its
+  // sessions are told). Longer than the broker's --node-timeout-ms, so that an
+  // old owner that hangs is expired before its guilds are given up on.
+  std::chrono::milliseconds handoff_timeout{10000};
+  std::size_t max_held = 65536;  // messages held per shard for moving guilds
+  // Drain (SIGTERM): RECONNECT is spread over drain_window; the node exits
+  // when empty or after drain_timeout.
+  std::chrono::milliseconds drain_window{5000};
+  std::chrono::milliseconds drain_timeout{30000};
   std::chrono::milliseconds stats_interval{0};
   // Shortest time between two flushes of a shard's pending EVENTS; the first
   // event after a quiet spell still leaves at once.

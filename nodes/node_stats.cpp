@@ -13,7 +13,11 @@ std::string NodeStats::summary() const {
       << " slow_consumers=" << slow_consumers << " dropped_slow=" << dropped_slow
       << " heartbeat_timeouts=" << heartbeat_timeouts << " stale=" << stale_deliveries
       << " unroutable=" << dropped_unroutable << " subscribe_retries=" << subscribe_retries
-      << " permit_denied=" << permit_denied << " dropped_by_plugin=" << dropped_by_plugin;
+      << " permit_denied=" << permit_denied << " dropped_by_plugin=" << dropped_by_plugin
+      << " refused_not_owner=" << refused_not_owner << " handoffs_sent=" << handoffs_sent
+      << " handoffs_received=" << handoffs_received << " handoffs_fresh=" << handoffs_fresh
+      << " handoff_refused=" << handoff_refused << " moves_confirmed=" << moves_confirmed
+      << " moves_lost=" << moves_lost;
   return out.str();
 }
 

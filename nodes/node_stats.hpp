@@ -31,6 +31,14 @@ struct NodeStats {
   Counter invalid_sessions{0};   // RESUMEs refused
   Counter expired_sessions{0};   // detached sessions closed: grace over or buffer overrun
   Counter refused_not_owner{0};  // publishes for a guild this node does not own (fencing)
+  // Planned moves (docs/design.md, "Handoff").
+  Counter handoffs_sent{0};      // guilds handed to their new owner
+  Counter handoffs_received{0};  // guilds taken over with their sequence and members
+  Counter handoffs_fresh{0};     // guilds a handoff did not bring: started in a new epoch
+  Counter handoff_refused{0};    // publishes refused because a moving guild's hold was full
+  Counter moves_confirmed{0};    // session links that followed a move with nothing missed
+  Counter moves_lost{0};         // session links told GUILD_UNAVAILABLE after a move
+  Counter reconnects_sent{0};    // RECONNECTs sent while draining
 
   std::string summary() const;
 };

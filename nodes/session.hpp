@@ -28,7 +28,11 @@ struct GuildLink {
   State state = State::kWaiting;
   std::string owner;
   std::uint32_t owner_id = 0;  // the shard's small number for `owner`: compared per event
+  // During a planned move: the previous owner, whose events sequenced before
+  // it handed the guild over are still delivered (0: no move under way).
+  std::uint32_t moving_from_id = 0;
   std::uint64_t owner_incarnation = 0;
+  std::uint64_t epoch = 0;  // of the last SUBSCRIBED(0): a move must keep it
   unsigned attempts = 0;
   Clock::time_point due{};
   std::uint64_t request_id = 0;   // the IDENTIFY or SUBSCRIBE that asked; 0 for a re-subscription

@@ -13,7 +13,7 @@ Shard::Shard(unsigned index, NodeShared& shared)
     : index_(index),
       shared_(shared),
       inbox_(shared.config.shard_queue),
-      ring_(shared.ring),
+      ring_(std::make_shared<const Ring>(RingSpec{}, 0)),
       backoff_(std::chrono::milliseconds(50), std::chrono::milliseconds(5000),
                shared.incarnation * 131 + index),
       sessions_(static_cast<std::uint16_t>(shared.incarnation), index) {}
@@ -86,7 +86,7 @@ void Shard::run() {
     inbox_.pop_all(batch, std::max(Clock::duration::zero(), deadline - now));
     for (TaskPtr& task : batch) {
       try {
-        handle(*task);
+        handle(task);
       } catch (const std::exception& e) {
         spdlog::error("shard {}: task failed: {}", index_, e.what());
       }
@@ -97,6 +97,9 @@ void Shard::run() {
     if (now >= next_sweep_) {
       sweep_detached(now);
       sweep_guilds(now);
+      expire_held(now);
+      if (draining_) send_reconnects(now);
+      if (!moves_.empty()) send_handoff_checks(now);
       next_sweep_ = now + kSweepEvery;
     }
     // Coalescing: a connection gets at most one EVENTS message per flush
@@ -110,7 +113,8 @@ void Shard::run() {
   out_.close();
 }
 
-void Shard::handle(Task& task) {
+void Shard::handle(TaskPtr& owned) {
+  Task& task = *owned;
   switch (task.kind) {
     case Task::Kind::kClient:
       on_client(task);
@@ -119,7 +123,7 @@ void Shard::handle(Task& task) {
       on_deliver(task);
       break;
     case Task::Kind::kPublish:
-      on_publish(task);
+      if (!hold_for_handoff(task.guild, owned)) on_publish(task);
       break;
     case Task::Kind::kRing:
       on_ring(task);
@@ -137,15 +141,37 @@ void Shard::handle(Task& task) {
     case Task::Kind::kShutdown:
       shutdown_sessions();
       break;
+    case Task::Kind::kDrain:
+      start_drain();
+      break;
     case Task::Kind::kNodeMessage: {
       wire::HeaderReader r(task.frames[0].data(), task.frames[0].size());
       if (!r.ok()) break;  // the hub checked it
-      switch (static_cast<internal::Type>(r.type())) {
+      const auto type = static_cast<internal::Type>(r.type());
+      // Messages about a guild that is moving here wait for its HANDOFF.
+      if ((type == internal::Type::kSubscribe || type == internal::Type::kUnsubscribe ||
+           type == internal::Type::kHandoffCheck) &&
+          hold_for_handoff(r.peek_u64(0), owned)) {
+        break;
+      }
+      switch (type) {
         case internal::Type::kSubscribe:
           on_subscribe(task.peer, r);
           break;
         case internal::Type::kUnsubscribe:
           on_unsubscribe(task.peer, r);
+          break;
+        case internal::Type::kHandoff:
+          on_handoff(task.peer, task);
+          break;
+        case internal::Type::kHandoffEnd:
+          on_handoff_end(task.peer, r);
+          break;
+        case internal::Type::kHandoffCheck:
+          on_handoff_check(task.peer, r);
+          break;
+        case internal::Type::kHandoffCheckReply:
+          on_handoff_check_reply(task.peer, r);
           break;
         case internal::Type::kSubscribeReply:
           on_subscribe_reply(task.peer, r);
@@ -189,6 +215,7 @@ void Shard::run_timers(Clock::time_point now) {
 }
 
 void Shard::on_ring(Task& task) {
+  ring_ = task.built_ring;
   apply_ring_to_guilds(*task.ring);
   if (!shared_.config.session_role) return;
   // A ring without this node means the broker expired it: every guild node
@@ -200,6 +227,7 @@ void Shard::on_ring(Task& task) {
   const bool dropped = !self_present && !self_missing_;
   self_missing_ = !self_present;
   relink_after_ring_change(dropped);
+  if (!moves_.empty()) send_handoff_checks(Clock::now());
 }
 
 }  // namespace hearth

@@ -14,6 +14,7 @@
 #include <unordered_set>
 #include <zmq.hpp>
 
+#include "broker/ring.hpp"
 #include "broker/ring_handle.hpp"
 #include "common/backoff.hpp"
 #include "common/bounded_queue.hpp"
@@ -88,7 +89,7 @@ class Shard final : public PluginShardServices {
 
  private:
   void run();
-  void handle(Task& task);
+  void handle(TaskPtr& task);
 
   // Client side.
   void on_client(Task& task);
@@ -116,6 +117,9 @@ class Shard final : public PluginShardServices {
   void detach_connection(const std::string& peer);
   void sweep_detached(Clock::time_point now);
   void shutdown_sessions();
+  // Drain (shard_drain.cpp).
+  void start_drain();
+  void send_reconnects(Clock::time_point now);
   // Appends a stream item (docs/protocol.md, "Sessions and their stream") to
   // the session: stamps its seq, keeps it for RESUME, and sends it when the
   // session is attached. A detached session whose buffer no longer covers
@@ -162,6 +166,31 @@ class Shard final : public PluginShardServices {
   void sweep_guilds(Clock::time_point now);
 
   void on_ring(Task& task);
+
+  // Planned moves (shard_handoff.cpp, docs/design.md "Handoff"). Guild side:
+  // a new owner holds a moving guild's messages until the old owner's
+  // HANDOFF (or its HANDOFF_END without the guild) arrives.
+  // True when `task` was held (it is moved from).
+  bool hold_for_handoff(std::uint64_t guild, TaskPtr& task);
+  // After a ring change: which nodes may still hand guilds here.
+  void track_handing_nodes(const RingUpdate& update);
+  // Sends every guild this shard no longer owns to its new owner.
+  void export_moved_guilds();
+  void on_handoff(const std::string& from, Task& task);
+  void on_handoff_end(const std::string& from, wire::HeaderReader& r);
+  void on_handoff_check(const std::string& from, wire::HeaderReader& r);
+  // Releases held guilds for which `done` is true, starting each afresh
+  // unless a HANDOFF installed it, then runs their messages in order.
+  template <class Pred>
+  void release_held(Pred done);
+  void expire_held(Clock::time_point now);
+  // Session side: links following a guild to its new owner confirm there
+  // that the epoch continues (HANDOFF_CHECK).
+  void follow_move(Session& s, std::uint64_t guild, GuildLink& link, const std::string& to);
+  void on_handoff_check_reply(const std::string& from, wire::HeaderReader& r);
+  void send_handoff_checks(Clock::time_point now);
+  // The link's owner lost the guild's state: tell the session, subscribe again.
+  bool link_lost(Session& s, std::uint64_t guild, GuildLink& link, Clock::time_point now);
   void run_timers(Clock::time_point now);
   void send(Frames& frames);
   // [route, destination, header]: the shape of every control message.
@@ -176,7 +205,11 @@ class Shard final : public PluginShardServices {
   std::atomic<bool> stopping_{false};
   std::thread thread_;
   zmq::socket_t out_;  // created and used on the shard thread only
-  RingReader ring_;
+  // The ring of the last ring task this shard handled (not the hub's newest:
+  // tasks queued before a ring change are judged by the ring they were sent
+  // under), and the few before it.
+  std::shared_ptr<const Ring> ring_;
+  std::deque<std::shared_ptr<const Ring>> ring_history_;  // newest last, ring_ included
   JitteredBackoff backoff_;
 
   std::unordered_map<std::string, Connection> connections_;
@@ -192,6 +225,38 @@ class Shard final : public PluginShardServices {
   std::unordered_map<std::uint64_t, Guild> guilds_;
   std::unordered_map<std::string, std::uint64_t> live_nodes_;  // name -> incarnation
   std::unordered_map<std::string, std::uint32_t> node_ids_;
+
+  // Handoff, guild side. A node that may still hand guilds to this one:
+  // alive as the same process since it owned them.
+  struct HandingNode {
+    std::uint64_t incarnation = 0;
+    std::uint64_t done_version = 0;  // its HANDOFF_END came from every shard for this ring
+    std::map<std::uint64_t, std::vector<bool>> ends;  // ring version -> shards heard from
+  };
+  std::unordered_map<std::string, HandingNode> handing_;
+  struct HeldGuild {
+    std::string from;
+    std::uint64_t ring_version = 0;
+    Clock::time_point deadline{};
+    std::deque<TaskPtr> tasks;
+  };
+  std::unordered_map<std::uint64_t, HeldGuild> held_;
+  std::size_t held_tasks_ = 0;
+  // Handoff, session side: per guild, the sessions of this shard that follow it
+  // to `to` and wait for its HANDOFF_CHECK_REPLY.
+  struct Move {
+    std::string to;
+    std::vector<std::uint64_t> sessions;
+    Clock::time_point due{};
+    unsigned attempts = 0;
+  };
+  std::unordered_map<std::uint64_t, Move> moves_;
+
+  // Drain: sessions to tell RECONNECT, in order, and how many were told.
+  bool draining_ = false;
+  Clock::time_point drain_started_{};
+  std::vector<std::uint64_t> reconnect_queue_;
+  std::size_t reconnects_sent_ = 0;
 
   struct PluginTimer {
     std::size_t plugin;

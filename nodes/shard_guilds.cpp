@@ -73,7 +73,7 @@ void Shard::on_publish(Task& task) {
   }
   // Fence: sequence only what this node owns under its ring. A node that
   // wakes from a hang with publishes queued for guilds it lost refuses them.
-  const Ring& ring = ring_.get();
+  const Ring& ring = *ring_;
   const int owner = ring.find(task.guild);
   if (owner == Ring::kNone || ring.node_name(owner) != shared_.config.name) {
     ++shared_.stats.refused_not_owner;
@@ -135,7 +135,7 @@ void Shard::on_subscribe(const std::string& from, wire::HeaderReader& r) {
   Code code = Code::kOk;
   std::uint64_t seq = 0;
   std::uint64_t epoch = 0;
-  const Ring& ring = ring_.get();
+  const Ring& ring = *ring_;
   const int owner = ring.find(guild);
   if (!live_nodes_.count(from) || owner == Ring::kNone ||
       ring.node_name(owner) != shared_.config.name) {
@@ -190,15 +190,8 @@ void Shard::apply_ring_to_guilds(const RingUpdate& update) {
     for (auto& [id, g] : guilds_) g.drop_node(name);  // left or restarted
   }
   live_nodes_ = std::move(live);
-  const Ring& ring = ring_.get();
-  for (auto it = guilds_.begin(); it != guilds_.end();) {
-    const int owner = ring.find(it->first);
-    if (owner == Ring::kNone || ring.node_name(owner) != shared_.config.name) {
-      it = erase_guild(it);  // moved: its sessions re-subscribe at the new owner
-    } else {
-      ++it;
-    }
-  }
+  track_handing_nodes(update);
+  export_moved_guilds();
 }
 
 void Shard::sweep_guilds(Clock::time_point now) {

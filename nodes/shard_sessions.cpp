@@ -131,6 +131,10 @@ void Shard::on_identify(const std::string& peer, wire::HeaderReader& r) {
   if (!cfg.session_role) {
     return send_client_error(peer, Code::kUnknownType, "this node does not host sessions", request);
   }
+  if (draining_) {
+    return send_client_error(peer, Code::kShuttingDown,
+                             "this node is draining: IDENTIFY on another node", request);
+  }
   // Duplicates are ignored and do not count toward the limit.
   sort_unique(guilds);
   if (guilds.size() > cfg.max_guilds_per_session) {
@@ -372,7 +376,7 @@ void Shard::schedule_retry(Session& s, std::uint64_t guild, GuildLink& link) {
 }
 
 void Shard::try_subscribe(Session& s, std::uint64_t guild, GuildLink& link) {
-  const Ring& ring = ring_.get();
+  const Ring& ring = *ring_;
   const int owner = ring.find(guild);
   if (owner == Ring::kNone) return schedule_retry(s, guild, link);
   const std::string& name = ring.node_name(owner);
@@ -426,6 +430,8 @@ void Shard::on_subscribe_reply(const std::string& from, wire::HeaderReader& r) {
     link->state = State::kActive;
     link->attempts = 0;
     link->confirmed_before = true;
+    link->epoch = epoch;
+    link->moving_from_id = 0;
     link->request_id = 0;
   } else {
     // Refused for good: the guild no longer counts as followed.
@@ -446,8 +452,10 @@ void Shard::on_deliver(Task& task) {
   for (std::uint64_t sid : task.sessions) {
     Session* s = sessions_.find(sid);
     GuildLink* link = s ? s->link(task.guild) : nullptr;
-    if (!link || link->state != State::kActive || link->owner_id != source) {
-      ++stale;  // left, moved, or not yet confirmed
+    if (!link || link->state != State::kActive ||
+        (link->owner_id != source && link->moving_from_id != source) ||
+        (link->moving_from_id != 0 && source == link->owner_id && task.epoch != link->epoch)) {
+      ++stale;  // left, moved, not yet confirmed, or a new owner's other epoch
       continue;
     }
     if (task.exclude_user != 0 && s->user == task.exclude_user) continue;
@@ -504,7 +512,7 @@ void Shard::flush_dirty() {
 }
 
 void Shard::relink_after_ring_change(bool everything) {
-  const Ring& ring = ring_.get();
+  const Ring& ring = *ring_;
   const auto now = Clock::now();
   std::vector<std::uint64_t> lost;
   sessions_.for_each([&](Session& s) {
@@ -517,6 +525,15 @@ void Shard::relink_after_ring_change(bool everything) {
       const bool owner_same = owner != Ring::kNone && ring.node_name(owner) == link.owner &&
                               live != live_nodes_.end() && live->second == link.owner_incarnation;
       if (owner_same && !everything) continue;
+      // A planned move: the old owner is alive as the same process and hands
+      // the guild over; the link follows it and confirms the epoch there.
+      if (!everything && link.state == State::kActive && link.moving_from_id == 0 &&
+          owner != Ring::kNone && live != live_nodes_.end() &&
+          live->second == link.owner_incarnation) {
+        follow_move(s, guild, link, ring.node_name(owner));
+        continue;
+      }
+      link.moving_from_id = 0;
       if (link.state == State::kPending) release_permit(link);
       if (live != live_nodes_.end()) {
         unsubscribe_at(link.owner, guild, sid);
@@ -537,6 +554,8 @@ void Shard::relink_after_ring_change(bool everything) {
       if (!emit_control(s, item)) break;
     }
   });
+  // A move towards a node that has gone is decided by the relink above.
+  std::erase_if(moves_, [&](const auto& m) { return !live_nodes_.count(m.second.to); });
 }
 
 }  // namespace hearth

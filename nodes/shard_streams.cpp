@@ -89,6 +89,21 @@ void Shard::detach_connection(const std::string& peer) {
   conn.batch.clear();  // the items stay in the sessions' replay buffers
   dirty_.erase(peer);
   const auto grace_ends = Clock::now() + shared_.config.resume_grace;
+  if (draining_) {
+    // A draining node cannot wait for a RESUME: it is about to go.
+    const std::vector<std::uint64_t> sessions = conn.sessions;
+    conn.batch.clear();
+    dirty_.erase(peer);
+    for (std::uint64_t sid : sessions) {  // the last one erases the connection
+      ++shared_.stats.expired_sessions;
+      close_session(sid, Code::kShuttingDown, "the node is draining", false, false);
+    }
+    if (connections_.erase(peer)) {
+      report_attached(peer, 0);
+      --shared_.stats.connections;
+    }
+    return;
+  }
   for (std::uint64_t sid : conn.sessions) {
     Session* s = sessions_.find(sid);
     if (!s) continue;

@@ -22,6 +22,7 @@ struct Task {
     kConnectionStalled,  // peer = routing id: close its sessions (SLOW_CONSUMER)
     kConnectionGone,     // peer = routing id: detach its sessions (they wait for RESUME)
     kShutdown,           // the node is stopping: close every session (SHUTTING_DOWN)
+    kDrain,              // the node is leaving: RECONNECT every session, refuse new ones
   };
 
   Kind kind;
@@ -36,6 +37,7 @@ struct Task {
   std::vector<std::uint64_t> sessions;
   zmq::message_t payload;
   std::shared_ptr<const RingUpdate> ring;
+  std::shared_ptr<const Ring> built_ring;  // kRing: the same ring, built once by the hub
 };
 
 using TaskPtr = std::unique_ptr<Task>;

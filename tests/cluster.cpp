@@ -104,10 +104,14 @@ int Process::wait(std::chrono::milliseconds timeout) {
 
 int Process::stop(std::chrono::milliseconds timeout) {
   if (pid_ <= 0) return -1;
-  ::kill(pid_, SIGTERM);
+  ::kill(pid_, SIGINT);  // at once; SIGTERM would drain a node (drain())
   const int rc = wait_exit(pid_, timeout);
   if (rc >= 0) pid_ = -1;
   return rc;
+}
+
+void Process::drain() {
+  if (pid_ > 0) ::kill(pid_, SIGTERM);
 }
 
 bool Process::wait_for_log(const std::string& text, std::chrono::milliseconds timeout) const {

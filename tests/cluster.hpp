@@ -27,7 +27,7 @@ class Process {
   // stderr go to a log file.
   Process(const std::string& name, const std::vector<std::string>& args,
           const std::string& program = HEARTH_BIN);
-  ~Process();  // SIGTERM, then SIGKILL after 5 s
+  ~Process();  // SIGINT, then SIGKILL after 5 s
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
 
@@ -39,7 +39,9 @@ class Process {
   std::string log() const;
   // Waits for the process to exit by itself; its exit status, or -1 on timeout.
   int wait(std::chrono::milliseconds timeout);
-  // Sends SIGTERM and returns the exit status (-1 on timeout).
+  // SIGTERM: a node drains (docs/reliability.md) and exits by itself.
+  void drain();
+  // Sends SIGINT (stop at once) and returns the exit status (-1 on timeout).
   int stop(std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
  private:

@@ -94,6 +94,14 @@ struct Resumed {
 
 // resume() was refused; unless the code is AUTH_FAILED by mistake, the session
 // is gone: identify() again.
+// The node is draining (docs/protocol.md, RECONNECT): open a new session on
+// another node, then LEAVE this one before `deadline_ms` passes. It is served
+// until then.
+struct Reconnect {
+  std::uint64_t session_id;
+  std::uint64_t deadline_ms;
+};
+
 struct InvalidSession {
   std::uint64_t request_id;
   std::uint64_t session_id;
@@ -136,7 +144,7 @@ struct PluginMessage {
 
 using Message =
     std::variant<Ready, Subscribed, Event, SessionClosed, ServerError, HeartbeatAck, PublishAck,
-                 PluginMessage, Unsubscribed, GuildUnavailable, Resumed, InvalidSession>;
+                 PluginMessage, Unsubscribed, GuildUnavailable, Resumed, InvalidSession, Reconnect>;
 
 // IDENTIFY's optional presence field: [status, activity] (docs/presence.md:
 // 1 online, 2 idle, 3 do-not-disturb, 4 invisible).

@@ -34,6 +34,7 @@ enum class Type : std::uint32_t {
   kResume = 15,            // client -> node: continue a session after a reconnect
   kResumed = 18,           // node -> client: RESUME accepted; replayed items follow
   kInvalidSession = 19,    // node -> client: RESUME refused; IDENTIFY again
+  kReconnect = 20,         // node -> client: the node is draining; move the session elsewhere
   // publisher <-> broker
   kPublish = 16,
   kPublishAck = 17,
