@@ -57,6 +57,8 @@ bool Broker::frontend_paused() const {
 
 void Broker::run(const std::atomic<bool>& stop) {
   Frames frames;
+  settle_until_ = Clock::now() + config_.settle;
+  settling_ = config_.settle.count() > 0;
   auto next_expire = Clock::now();
   auto next_stats = Clock::now() + config_.stats_interval;
   while (!stop.load(std::memory_order_relaxed)) {
@@ -77,6 +79,12 @@ void Broker::run(const std::atomic<bool>& stop) {
     }
     if (!pending_.empty()) flush_pending();
     const auto now = Clock::now();
+    if (settling_ && now >= settle_until_) {
+      settling_ = false;
+      spdlog::info("broker: {} node(s) registered in the first {} ms", membership_.nodes().size(),
+                   config_.settle.count());
+      if (!membership_.nodes().empty()) broadcast_ring();
+    }
     if (now >= next_expire) {
       expire_nodes();
       next_expire = now + std::chrono::milliseconds(100);
@@ -325,6 +333,7 @@ void Broker::expire_nodes() {
 }
 
 void Broker::broadcast_ring() {
+  if (settling_) return;  // the first ring waits for every node's REGISTER
   RingUpdate update;
   update.version = std::max(wall_micros(), ring_version_ + 1);
   ring_version_ = update.version;

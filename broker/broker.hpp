@@ -24,6 +24,10 @@ struct BrokerConfig {
   std::string backend = "tcp://127.0.0.1:7401";   // nodes (ROUTER)
   std::string local_backend;                      // also bound when set (inproc, all-in-one)
   std::chrono::milliseconds node_timeout{3000};
+  // The first ring waits this long after start for the nodes' REGISTERs: a
+  // restarted broker then rebuilds the ring its nodes already route by (the
+  // placement depends only on membership), so no guild moves.
+  std::chrono::milliseconds settle{1000};
   HashMode mode = HashMode::kFast;
   std::unordered_map<std::uint64_t, std::string> pins;
   // Messages held for one node whose pipe is full. Past half of it the broker
@@ -101,6 +105,8 @@ class Broker {
   };
   std::deque<RecentRing> recent_rings_;
   std::uint64_t ring_version_ = 0;
+  bool settling_ = true;
+  std::chrono::steady_clock::time_point settle_until_{};
   std::vector<NodeView> last_nodes_;  // of ring_: sent as the next RING's previous ring
   std::unordered_map<std::string, std::deque<Frames>> pending_;
   std::size_t pending_max_ = 0;  // the largest per-node backlog right now

@@ -86,6 +86,10 @@ po::options_description broker_options() {
       "endpoint nodes connect to (ROUTER)")("node-timeout-ms",
                                             po::value<unsigned>()->default_value(3000),
                                             "a node silent this long leaves the ring")(
+      "settle-ms", po::value<unsigned>()->default_value(1000),
+      "after starting, gather nodes' REGISTERs this long before the first ring, so that a "
+      "restarted broker rebuilds the ring the nodes already use instead of moving guilds "
+      "(all-in-one: 0)")(
       "hash-mode", po::value<std::string>()->default_value("fast"),
       "fast (64-bit mixer) or ex_hash_ring (md5, places guilds exactly as Discord's ex_hash_ring)")(
       "pin", po::value<std::vector<std::string>>()->composing(),
@@ -249,6 +253,7 @@ BrokerConfig broker_config(const po::variables_map& vm) {
   require_positive(vm, "node-timeout-ms");
   require_positive(vm, "max-pending-per-node");
   c.node_timeout = ms(vm, "node-timeout-ms");
+  c.settle = ms(vm, "settle-ms");
   c.max_pending_per_node = vm["max-pending-per-node"].as<unsigned>();
   require_positive(vm, "max-payload");
   c.max_payload = vm["max-payload"].as<unsigned>();

@@ -35,6 +35,7 @@ int run_all_in_one(const po::variables_map& vm, std::atomic<bool>& stop, bool de
   // The embedded node reaches the broker in-process; other nodes may still
   // join over the backend endpoint.
   bc.local_backend = "inproc://hearth-broker-backend";
+  bc.settle = std::chrono::milliseconds(0);  // its node starts and stops with it
   nc.broker = bc.local_backend;
   Broker broker(ctx, bc);
   broker.bind();
