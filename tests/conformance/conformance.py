@@ -43,7 +43,7 @@ V = 2
 IDENTIFY, READY, SUBSCRIBED, EVENTS, HEARTBEAT, HEARTBEAT_ACK, LEAVE = 1, 2, 3, 4, 5, 6, 7
 SESSION_CLOSED, ERROR, PLUGIN_MESSAGE, SUBSCRIBE, UNSUBSCRIBE = 8, 9, 10, 11, 12
 UNSUBSCRIBED, GUILD_UNAVAILABLE, RESUME, PUBLISH, PUBLISH_ACK = 13, 14, 15, 16, 17
-RESUMED, INVALID_SESSION = 18, 19
+RESUMED, INVALID_SESSION, RECONNECT = 18, 19, 20
 # codes (section "Codes")
 OK, MALFORMED, UNSUPPORTED_VERSION, UNKNOWN_TYPE, TOO_LARGE, AUTH_FAILED = 0, 1, 2, 3, 4, 5
 NO_ROUTE, UNKNOWN_SESSION, SLOW_CONSUMER, OVERLOADED, SHUTTING_DOWN = 6, 7, 8, 9, 10
@@ -2077,10 +2077,45 @@ def g_cluster(ck, E):
            ok and e.payload == b"on-node-2" and e.epoch == sub2.epoch == a2.f(5), e.msg)
     ck("stream of the session gap-free through GUILD_UNAVAILABLE", not s.tr.viol, short(s.tr.viol),
        section="Sessions and their stream")
+    g_drain_session_node(ck, p, c, s, sn)
     c.close()
     p.close()
     for pr in (g2, sn, bk):
         pr.stop()
+
+
+def g_drain_session_node(ck, p, c, s, sn):
+    """RECONNECT: moving a session off a draining node (SIGTERM to the session node)."""
+    sec = "RECONNECT: moving a session off a draining node"
+    sn.p.send_signal(signal.SIGTERM)
+    rc = c.wait(is_type(RECONNECT), 8, "", soft=True)
+    ck("SIGTERM: the session gets RECONNECT [2, 20, session_id, deadline_ms] within --drain-window-ms",
+       rc is not None and len(rc.hdr) >= 4 and rc.f(2) == s.sid and isinstance(rc.f(3), int), rc and rc.hdr,
+       section=sec)
+    if rc is None:
+        return
+    ck("deadline_ms is what is left of --drain-timeout-ms (30 s by default)", 0 < rc.f(3) <= 30000, rc.hdr,
+       section=sec)
+    rid = nid()
+    c.send([V, IDENTIFY, rid, 43, "t", [77]])
+    m = c.wait(lambda m: m.type in (READY, ERROR), WAIT, "", soft=True)
+    ck("a draining node refuses IDENTIFY: ERROR(SHUTTING_DOWN, ref = request_id)",
+       m is not None and m.type == ERROR and m.f(2) == SHUTTING_DOWN and m.f(4) == rid, m and m.hdr, section=sec)
+    before = len(s.tr.events(77))
+    pub_ok(p, 77, b"while-draining")
+    ok = wait_until(lambda: len(s.tr.events(77)) > before, [c], WAIT, "", soft=True)
+    ck("the session keeps being served until the client LEAVEs it", ok and s.tr.events(77)[-1].payload ==
+       b"while-draining", short(s.tr.events(77)[-1:]), section=sec)
+    c.send([V, LEAVE, s.sid])
+    m = c.wait(is_type(SESSION_CLOSED), WAIT, "", soft=True)
+    ck("LEAVE: SESSION_CLOSED(CLOSED_BY_CLIENT)", m is not None and m.f(3) == CLOSED_BY_CLIENT, m and m.hdr,
+       section=sec)
+    try:
+        sn.p.wait(5)
+        exited = sn.p.returncode == 0
+    except subprocess.TimeoutExpired:
+        exited = False
+    ck("the drained node exits (status 0) once its last session is gone", exited, section=sec)
 
 
 # ================================================================ server F: a small --max-payload
