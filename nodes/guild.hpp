@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 #include <zmq.hpp>
 
@@ -72,6 +73,11 @@ class Guild {
 
   std::chrono::steady_clock::time_point last_active;
   std::vector<void*> plugin_slots;  // one per loaded plugin
+  // Members that came by HANDOFF and whose plugins' subscribe hooks have not
+  // run on this node yet: they run when the member's session re-announces
+  // itself with its subscription data (guild-side plugin state does not
+  // travel with a handoff).
+  std::unordered_set<std::uint64_t> unannounced;
 
  private:
   static void pack(NodeGroup& group);

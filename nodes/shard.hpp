@@ -150,6 +150,8 @@ class Shard final : public PluginShardServices {
   void on_deliver(Task& task);
   void on_subscribe_reply(const std::string& from, wire::HeaderReader& r);
   void try_subscribe(Session& s, std::uint64_t guild, GuildLink& link);
+  // SUBSCRIBE [guild, session, user, subscription data] to the guild's owner.
+  void send_subscribe(const Session& s, std::uint64_t guild, const std::string& owner);
   void schedule_retry(Session& s, std::uint64_t guild, GuildLink& link);
   void release_permit(GuildLink& link);
   // Re-subscribes links whose owner changed (every link when `everything`),

@@ -152,9 +152,10 @@ void Shard::on_subscribe(const std::string& from, wire::HeaderReader& r) {
         code = Code::kLimit;
       } else {
         const bool added = g.add(from, sid, user);
+        const bool announce = added || (!g.unannounced.empty() && g.unannounced.erase(sid) > 0);
         seq = g.seq();
         epoch = g.epoch();
-        if (added && !shared_.plugins.empty()) {
+        if (announce && !shared_.plugins.empty()) {
           hearth_subscription_event ev{
               sizeof(hearth_subscription_event), guild, sid, user, from.c_str(), {nullptr, 0}};
           shared_.plugins.subscribed(*this, ev, data);

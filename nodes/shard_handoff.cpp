@@ -197,7 +197,9 @@ void Shard::on_handoff(const std::string& from, Task& task) {
   Guild& g = it->second;
   g.last_active = Clock::now();
   if (!h.for_each_member([&](const std::string& node, std::uint64_t session, std::uint64_t user) {
-        if (live_nodes_.count(node)) g.add(node, session, user);
+        if (live_nodes_.count(node) && g.add(node, session, user) && !shared_.plugins.empty()) {
+          g.unannounced.insert(session);
+        }
       })) {
     ++shared_.stats.malformed;
   }
@@ -319,6 +321,8 @@ void Shard::on_handoff_check_reply(const std::string& from, wire::HeaderReader& 
     if (epoch != 0 && epoch == link->epoch) {
       link->moving_from_id = 0;  // the same sequence goes on: nothing to tell
       ++shared_.stats.moves_confirmed;
+      // The new owner's plugins have not seen this member yet.
+      if (!shared_.plugins.empty()) send_subscribe(*s, guild, from);
     } else {
       ++shared_.stats.moves_lost;
       link_lost(*s, guild, *link, now);

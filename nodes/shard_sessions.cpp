@@ -391,11 +391,15 @@ void Shard::try_subscribe(Session& s, std::uint64_t guild, GuildLink& link) {
   link.owner_incarnation = inc == live_nodes_.end() ? 0 : inc->second;
   link.due = Clock::now() + shared_.config.subscribe_timeout;
   timers_.emplace(link.due, std::make_pair(s.id, guild));
+  send_subscribe(s, guild, name);
+}
+
+void Shard::send_subscribe(const Session& s, std::uint64_t guild, const std::string& owner) {
   wire::HeaderWriter w(u32(internal::Type::kSubscribe), 4);
   w.u64(guild).u64(s.id).u64(s.user);
   w.array(s.subscription_data.size());  // each plugin's bytes, by plugin index
   for (const std::string& data : s.subscription_data) w.bin(data);
-  send_header(kToBroker, name, w);
+  send_header(kToBroker, owner, w);
 }
 
 void Shard::on_subscribe_reply(const std::string& from, wire::HeaderReader& r) {
