@@ -15,6 +15,7 @@
 #include <thread>
 #include <variant>
 
+#include "acked_publisher.hpp"
 #include "cluster.hpp"
 
 namespace hearth::test {
@@ -31,15 +32,9 @@ TEST(BrokerRestart, NoAcknowledgedEventIsLostAndNoGuildMoves) {
                                                 "--backend", tcp(base + 1), "--node-timeout-ms",
                                                 "1500",      "--settle-ms", "1000"};
   auto broker = std::make_unique<Process>("restart-broker", broker_args);
-  auto node = [&](const std::string& name, const std::string& roles, int listen) {
-    return std::vector<std::string>{"node",      "--name",   name,          "--roles",
-                                    roles,       "--broker", tcp(base + 1), "--listen",
-                                    tcp(listen), "--shards", "2",           "--heartbeat-ms",
-                                    "200"};
-  };
-  Process guild_a("restart-guild-a", node("guild-a", "guild", base + 3));
-  Process guild_b("restart-guild-b", node("guild-b", "guild", base + 4));
-  Process session_node("restart-session", node("session-1", "session", base + 2));
+  Process guild_a("restart-guild-a", node_args("guild-a", "guild", base + 1, base + 3));
+  Process guild_b("restart-guild-b", node_args("guild-b", "guild", base + 1, base + 4));
+  Process session_node("restart-session", node_args("session-1", "session", base + 1, base + 2));
   ASSERT_TRUE(broker->wait_for_log("with 2 guild node(s) of 3 node(s)", seconds(10)))
       << broker->log();
   std::this_thread::sleep_for(milliseconds(300));
@@ -67,48 +62,22 @@ TEST(BrokerRestart, NoAcknowledgedEventIsLostAndNoGuildMoves) {
   for (int i = 0; i < 250 && subscribed < guilds.size(); ++i) pump(milliseconds(20));
   ASSERT_EQ(subscribed, guilds.size());
 
-  std::mutex mu;
-  std::set<std::pair<std::uint64_t, std::uint64_t>> acked;
-  std::map<std::uint32_t, std::uint64_t> errors;
-  std::atomic<bool> publishing{true};
-  Clock::time_point restarted{};
-  std::thread publisher([&] {
-    hc::Publisher pub(tcp(base));
-    std::vector<hc::Message> answers;
-    auto collect = [&](milliseconds wait) {
-      answers.clear();
-      pub.poll(answers, wait);
-      std::lock_guard<std::mutex> lock(mu);
-      for (const auto& a : answers) {
-        if (auto* ack = std::get_if<hc::PublishAck>(&a))
-          acked.emplace(ack->guild_id, ack->guild_seq);
-        if (auto* err = std::get_if<hc::ServerError>(&a)) ++errors[err->code];
-      }
-    };
-    // 400 acked publishes/s for 6 s: the 1.5 s outage stays within the
-    // publisher socket's queue (this test is about the broker, not back-pressure).
-    const auto end = Clock::now() + seconds(6);
-    std::uint64_t id = 0;
-    while (Clock::now() < end) {
-      ++id;
-      pub.publish(guilds[id % guilds.size()], 1, "event-" + std::to_string(id), id);
-      collect(milliseconds(2));
-      std::this_thread::sleep_for(milliseconds(1));
-    }
-    const auto drain_end = Clock::now() + seconds(3);
-    while (Clock::now() < drain_end) collect(milliseconds(50));
-    publishing = false;
-  });
+  // 400 acked publishes/s for 6 s: the 1.5 s outage stays within the
+  // publisher socket's queue (this test is about the broker, not back-pressure).
+  std::atomic<Clock::rep> restarted_at{0};
+  AckedPublisher publisher(tcp(base), guilds, 400, seconds(6));
   std::thread fault([&] {
     std::this_thread::sleep_for(milliseconds(1500));
     broker->kill_hard();
     std::this_thread::sleep_for(milliseconds(1500));
     broker = std::make_unique<Process>("restart-broker-2", broker_args);
-    restarted = Clock::now();
+    restarted_at = Clock::now().time_since_epoch().count();
   });
   Clock::time_point first_after{};
-  while (publishing) {
+  Clock::time_point restarted{};
+  while (publisher.running()) {
     pump(milliseconds(20));
+    restarted = Clock::time_point(Clock::duration(restarted_at.load()));
     if (restarted != Clock::time_point{} && first_after == Clock::time_point{} &&
         last_event > restarted) {
       first_after = last_event;
@@ -118,9 +87,9 @@ TEST(BrokerRestart, NoAcknowledgedEventIsLostAndNoGuildMoves) {
   publisher.join();
   for (int i = 0; i < 50; ++i) pump(milliseconds(20));
 
-  std::lock_guard<std::mutex> lock(mu);
+  const auto acked = publisher.acked();
   std::uint64_t lost = 0;
-  for (const auto& p : acked) lost += received.count(p) ? 0 : 1;
+  for (const auto& [guild, epoch, seq] : acked) lost += received.count({guild, seq}) ? 0 : 1;
   EXPECT_GT(acked.size(), 1000u);
   EXPECT_EQ(lost, 0u) << "acknowledged events that never arrived, of " << acked.size();
   EXPECT_EQ(unavailable, 0u) << "the restarted broker moved guilds";

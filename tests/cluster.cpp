@@ -127,27 +127,23 @@ std::string Process::log() const {
   return slurp(log_path_);
 }
 
+std::vector<std::string> node_args(const std::string& name, const std::string& roles,
+                                   int broker_port, int listen_port,
+                                   const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {
+      "node",     "--name",         name,       "--roles",        roles,
+      "--broker", tcp(broker_port), "--listen", tcp(listen_port), "--shards",
+      "2",        "--heartbeat-ms", "200"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
 std::vector<std::string> presence_node_args(const std::string& name, const std::string& roles,
                                             int broker_port, int listen_port, int grace_ms) {
-  return {"node",
-          "--name",
-          name,
-          "--roles",
-          roles,
-          "--broker",
-          tcp(broker_port),
-          "--listen",
-          tcp(listen_port),
-          "--shards",
-          "2",
-          "--heartbeat-ms",
-          "200",
-          "--plugin",
-          std::string("presence=") + HEARTH_PRESENCE_PLUGIN,
-          "--plugin-required",
-          "presence",
-          "--plugin-option",
-          "presence.grace_ms=" + std::to_string(grace_ms)};
+  return node_args(
+      name, roles, broker_port, listen_port,
+      {"--plugin", std::string("presence=") + HEARTH_PRESENCE_PLUGIN, "--plugin-required",
+       "presence", "--plugin-option", "presence.grace_ms=" + std::to_string(grace_ms)});
 }
 
 std::vector<std::string> all_in_one_args(int base, const std::vector<std::string>& extra) {

@@ -54,6 +54,11 @@ class Process {
 // broker's node socket on base + 1, sessions on base + 2; then `extra`.
 std::vector<std::string> all_in_one_args(int base, const std::vector<std::string>& extra = {});
 
+// Arguments for a `hearth node` with 2 shards and a 200 ms heartbeat, then `extra`.
+std::vector<std::string> node_args(const std::string& name, const std::string& roles,
+                                   int broker_port, int listen_port,
+                                   const std::vector<std::string>& extra = {});
+
 // Arguments for a `hearth node` with the presence plugin (required) loaded.
 std::vector<std::string> presence_node_args(const std::string& name, const std::string& roles,
                                             int broker_port, int listen_port, int grace_ms);

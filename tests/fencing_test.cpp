@@ -16,6 +16,7 @@
 #include <thread>
 #include <variant>
 
+#include "acked_publisher.hpp"
 #include "cluster.hpp"
 #include "hearth/protocol.hpp"
 
@@ -30,15 +31,9 @@ TEST(Fencing, AGuildNodeThatHungNeverAcksWhatItsMembersMissed) {
   const int base = port_base() + 15;
   Process broker("fence-broker", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1),
                                   "--node-timeout-ms", "1000", "--log-level", "info"});
-  auto node = [&](const std::string& name, const std::string& roles, int listen) {
-    return std::vector<std::string>{"node",      "--name",   name,          "--roles",
-                                    roles,       "--broker", tcp(base + 1), "--listen",
-                                    tcp(listen), "--shards", "2",           "--heartbeat-ms",
-                                    "200"};
-  };
-  Process guild_a("fence-guild-a", node("guild-a", "guild", base + 3));
-  Process guild_b("fence-guild-b", node("guild-b", "guild", base + 4));
-  Process session_node("fence-session", node("session-1", "session", base + 2));
+  Process guild_a("fence-guild-a", node_args("guild-a", "guild", base + 1, base + 3));
+  Process guild_b("fence-guild-b", node_args("guild-b", "guild", base + 1, base + 4));
+  Process session_node("fence-session", node_args("session-1", "session", base + 1, base + 2));
   ASSERT_TRUE(broker.wait_for_log("with 2 guild node(s) of 3 node(s)", seconds(10)))
       << broker.log();
   std::this_thread::sleep_for(milliseconds(300));
@@ -70,50 +65,22 @@ TEST(Fencing, AGuildNodeThatHungNeverAcksWhatItsMembersMissed) {
 
   // Acked publishes round-robin over the guilds, at most 5,000/s for 5 s; guild-a
   // hangs from 1 s to 3.5 s (the broker expires it after 1 s of silence).
-  std::mutex mu;
-  std::vector<Position> acked;
-  std::map<std::uint32_t, std::uint64_t> errors;
-  std::atomic<bool> publishing{true};
-  std::thread publisher([&] {
-    hc::Publisher pub(tcp(base));
-    std::vector<hc::Message> answers;
-    const auto end = std::chrono::steady_clock::now() + seconds(5);
-    std::uint64_t id = 0;
-    auto collect = [&](milliseconds wait) {
-      answers.clear();
-      pub.poll(answers, wait);
-      std::lock_guard<std::mutex> lock(mu);
-      for (const auto& a : answers) {
-        if (auto* ack = std::get_if<hc::PublishAck>(&a)) {
-          acked.emplace_back(ack->guild_id, ack->epoch, ack->guild_seq);
-        }
-        if (auto* err = std::get_if<hc::ServerError>(&a)) ++errors[err->code];
-      }
-    };
-    while (std::chrono::steady_clock::now() < end) {
-      ++id;
-      pub.publish(guilds[id % guilds.size()], 1, "event-" + std::to_string(id), id);
-      if (id % 20 == 0) collect(milliseconds(10));
-      // Paced (at most ~5,000/s): the point is a hang under steady load, and
-      // an unpaced flood under ASan starves tests running beside this one.
-      if (id % 10 == 0) std::this_thread::sleep_for(milliseconds(2));
-    }
-    const auto drain_end = std::chrono::steady_clock::now() + seconds(4);
-    while (std::chrono::steady_clock::now() < drain_end) collect(milliseconds(50));
-    publishing = false;
-  });
+  // Paced: the point is a hang under steady load, and an unpaced flood under
+  // ASan starves tests running beside this one.
+  AckedPublisher publisher(tcp(base), guilds, 5000, seconds(5));
   std::thread hang([&] {
     std::this_thread::sleep_for(seconds(1));
     kill(guild_a.pid(), SIGSTOP);
     std::this_thread::sleep_for(milliseconds(2500));
     kill(guild_a.pid(), SIGCONT);
   });
-  while (publishing) pump(milliseconds(20));
+  while (publisher.running()) pump(milliseconds(20));
   hang.join();
   publisher.join();
   for (int i = 0; i < 50; ++i) pump(milliseconds(20));
 
-  std::lock_guard<std::mutex> lock(mu);
+  const auto& acked = publisher.acked();
+  auto errors = publisher.errors();
   std::uint64_t missing = 0, covered_by_refetch = 0;
   for (const Position& p : acked) {
     if (received.count(p)) continue;
@@ -126,8 +93,7 @@ TEST(Fencing, AGuildNodeThatHungNeverAcksWhatItsMembersMissed) {
       ++missing;
     }
   }
-  std::uint64_t refused = 0;
-  for (const auto& [code, n] : errors) refused += n;
+  const std::uint64_t refused = publisher.error_count();
   EXPECT_EQ(missing, 0u) << missing << " of " << acked.size()
                          << " acknowledged events never reached the subscribed session, and it "
                             "was not told to refetch ("

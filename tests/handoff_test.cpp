@@ -14,6 +14,7 @@
 #include <thread>
 #include <variant>
 
+#include "acked_publisher.hpp"
 #include "cluster.hpp"
 
 namespace hearth::test {
@@ -23,30 +24,15 @@ namespace hc = hearth::client;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-std::vector<std::string> node_args(const std::string& name, const std::string& roles,
-                                   int broker_port, int listen_port) {
-  return {"node",
-          "--name",
-          name,
-          "--roles",
-          roles,
-          "--broker",
-          tcp(broker_port),
-          "--listen",
-          tcp(listen_port),
-          "--shards",
-          "2",
-          "--heartbeat-ms",
-          "200",
-          "--drain-timeout-ms",
-          "10000"};
+std::vector<std::string> guild_node(const std::string& name, int broker_port, int listen_port) {
+  return node_args(name, "guild", broker_port, listen_port, {"--drain-timeout-ms", "10000"});
 }
 
 TEST(Handoff, AJoiningAndADrainingGuildNodeLoseNothing) {
   const int base = port_base() + 5;
   Process broker("handoff-broker", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1),
                                     "--node-timeout-ms", "1500"});
-  Process guild_a("handoff-guild-a", node_args("guild-a", "guild", base + 1, base + 3));
+  Process guild_a("handoff-guild-a", guild_node("guild-a", base + 1, base + 3));
   Process session_node("handoff-session", node_args("session-1", "session", base + 1, base + 2));
   ASSERT_TRUE(broker.wait_for_log("with 1 guild node(s) of 2 node(s)", seconds(10)))
       << broker.log();
@@ -75,49 +61,21 @@ TEST(Handoff, AJoiningAndADrainingGuildNodeLoseNothing) {
   for (int i = 0; i < 250 && subscribed < guilds.size(); ++i) pump(milliseconds(20));
   ASSERT_EQ(subscribed, guilds.size());
 
-  std::mutex mu;
-  std::map<std::uint64_t, std::set<std::uint64_t>> acked;  // guild -> guild_seqs
-  std::map<std::uint32_t, std::uint64_t> errors;
-  std::uint64_t sent = 0;
-  std::atomic<bool> publishing{true};
-  std::thread publisher([&] {
-    hc::Publisher pub(tcp(base));
-    std::vector<hc::Message> answers;
-    auto collect = [&](milliseconds wait) {
-      answers.clear();
-      pub.poll(answers, wait);
-      std::lock_guard<std::mutex> lock(mu);
-      for (const auto& a : answers) {
-        if (auto* ack = std::get_if<hc::PublishAck>(&a))
-          acked[ack->guild_id].insert(ack->guild_seq);
-        if (auto* err = std::get_if<hc::ServerError>(&a)) ++errors[err->code];
-      }
-    };
-    // About 2,500 acked publishes/s for 6 s.
-    const auto end = std::chrono::steady_clock::now() + seconds(6);
-    while (std::chrono::steady_clock::now() < end) {
-      ++sent;
-      pub.publish(guilds[sent % guilds.size()], 1, "event-" + std::to_string(sent), sent);
-      if (sent % 20 == 0) collect(milliseconds(0));
-      if (sent % 10 == 0) std::this_thread::sleep_for(milliseconds(4));
-    }
-    const auto drain_end = std::chrono::steady_clock::now() + seconds(3);
-    while (std::chrono::steady_clock::now() < drain_end) collect(milliseconds(50));
-    publishing = false;
-  });
+  // About 2,500 acked publishes/s for 6 s.
+  AckedPublisher publisher(tcp(base), guilds, 2500, seconds(6));
   // At 1.5 s guild-b joins (about half the guilds move to it); at 3.5 s
   // guild-a drains: every guild moves to guild-b, and guild-a exits.
   std::unique_ptr<Process> guild_b;
   int drain_status = -2;
   std::thread faults([&] {
     std::this_thread::sleep_for(milliseconds(1500));
-    guild_b = std::make_unique<Process>("handoff-guild-b",
-                                        node_args("guild-b", "guild", base + 1, base + 4));
+    guild_b =
+        std::make_unique<Process>("handoff-guild-b", guild_node("guild-b", base + 1, base + 4));
     std::this_thread::sleep_for(seconds(2));
     guild_a.drain();
     drain_status = guild_a.wait(seconds(8));
   });
-  while (publishing) pump(milliseconds(20));
+  while (publisher.running()) pump(milliseconds(20));
   faults.join();
   publisher.join();
   for (int i = 0; i < 50; ++i) pump(milliseconds(20));
@@ -125,9 +83,10 @@ TEST(Handoff, AJoiningAndADrainingGuildNodeLoseNothing) {
   EXPECT_EQ(drain_status, 0) << "the draining guild node did not exit cleanly\n" << guild_a.log();
   EXPECT_TRUE(broker.log().find("node 'guild-a' drained and left") != std::string::npos)
       << broker.log();
-  std::lock_guard<std::mutex> lock(mu);
+  const auto& errors = publisher.errors();
   EXPECT_TRUE(errors.empty()) << errors.size() << " kinds of publish errors, first code "
                               << (errors.empty() ? 0 : errors.begin()->first);
+  auto acked = publisher.acked_by_guild();
   std::uint64_t acked_total = 0, missing = 0, gaps = 0, epochs = 0;
   for (std::uint64_t g : guilds) {
     const auto& got = seen[g];
@@ -145,7 +104,7 @@ TEST(Handoff, AJoiningAndADrainingGuildNodeLoseNothing) {
     }
   }
   EXPECT_GT(acked_total, 5000u);
-  EXPECT_EQ(acked_total, sent) << "every publish is acknowledged through planned moves";
+  EXPECT_EQ(acked_total, publisher.sent()) << "every publish is acknowledged through planned moves";
   EXPECT_EQ(missing, 0u) << "acknowledged events that never arrived";
   EXPECT_EQ(gaps, 0u) << "guild sequences with a gap, a repeat or a reordering";
   EXPECT_EQ(epochs, 0u) << "guilds whose epoch changed in a planned move";

@@ -15,6 +15,7 @@
 #include <thread>
 #include <variant>
 
+#include "acked_publisher.hpp"
 #include "cluster.hpp"
 #include "hearth/protocol.hpp"
 
@@ -161,15 +162,8 @@ TEST(RollingRestart, EveryAcknowledgedEventReachesEveryClientOnceInOrder) {
   Process broker("rolling-broker", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1),
                                     "--node-timeout-ms", "1500"});
   auto args = [&](const std::string& name, const std::string& roles, int listen) {
-    return std::vector<std::string>{"node",        "--name",
-                                    name,          "--roles",
-                                    roles,         "--broker",
-                                    tcp(base + 1), "--listen",
-                                    tcp(listen),   "--shards",
-                                    "2",           "--heartbeat-ms",
-                                    "200",         "--drain-window-ms",
-                                    "500",         "--drain-timeout-ms",
-                                    "8000"};
+    return node_args(name, roles, base + 1, listen,
+                     {"--drain-window-ms", "500", "--drain-timeout-ms", "8000"});
   };
   const int s1 = base + 2, s2 = base + 3;
   std::map<std::string, std::unique_ptr<Process>> nodes;
@@ -206,39 +200,8 @@ TEST(RollingRestart, EveryAcknowledgedEventReachesEveryClientOnceInOrder) {
   }
   ASSERT_TRUE(std::all_of(clients.begin(), clients.end(), [](auto& c) { return c->ready(); }));
 
-  std::mutex mu;
-  std::map<std::uint64_t, std::set<std::uint64_t>> acked;
-  std::map<std::uint32_t, std::uint64_t> errors;
-  std::uint64_t sent = 0;
-  std::atomic<bool> publishing{true}, restarting{true};
-  std::thread publisher([&] {
-    hc::Publisher pub(tcp(base));
-    std::vector<hc::Message> answers;
-    auto collect = [&](milliseconds wait) {
-      answers.clear();
-      pub.poll(answers, wait);
-      std::lock_guard<std::mutex> lock(mu);
-      for (const auto& a : answers) {
-        if (auto* ack = std::get_if<hc::PublishAck>(&a))
-          acked[ack->guild_id].insert(ack->guild_seq);
-        if (auto* err = std::get_if<hc::ServerError>(&a)) ++errors[err->code];
-      }
-    };
-    // At most about 4,000 acked publishes/s until the restarts are over, then 1 s more.
-    auto until = std::chrono::steady_clock::now() + seconds(60);
-    while (std::chrono::steady_clock::now() < until) {
-      if (!restarting && until - std::chrono::steady_clock::now() > seconds(1)) {
-        until = std::chrono::steady_clock::now() + seconds(1);
-      }
-      ++sent;
-      pub.publish(guilds[sent % guilds.size()], 1, "event-" + std::to_string(sent), sent);
-      if (sent % 10 == 0) collect(milliseconds(0));
-      if (sent % 4 == 0) std::this_thread::sleep_for(milliseconds(1));
-    }
-    const auto drain_end = std::chrono::steady_clock::now() + seconds(3);
-    while (std::chrono::steady_clock::now() < drain_end) collect(milliseconds(50));
-    publishing = false;
-  });
+  // At most 3,000 acked publishes/s until the restarts are over, then 1 s more.
+  AckedPublisher publisher(tcp(base), guilds, 3000, seconds(90));
   std::vector<std::string> restart_log;
   std::thread restarts([&] {
     const std::vector<std::tuple<std::string, std::string, int>> order = {
@@ -257,9 +220,9 @@ TEST(RollingRestart, EveryAcknowledgedEventReachesEveryClientOnceInOrder) {
       }
     }
     std::this_thread::sleep_for(milliseconds(1000));
-    restarting = false;
+    publisher.stop_after(milliseconds(1000));
   });
-  while (publishing) {
+  while (publisher.running()) {
     pump_all();
     std::this_thread::sleep_for(milliseconds(2));
   }
@@ -273,7 +236,9 @@ TEST(RollingRestart, EveryAcknowledgedEventReachesEveryClientOnceInOrder) {
   for (const std::string& line : restart_log) {
     EXPECT_NE(line.find("exited 0"), std::string::npos) << line;
   }
-  std::lock_guard<std::mutex> lock(mu);
+  const auto& errors = publisher.errors();
+  auto acked = publisher.acked_by_guild();
+  const std::uint64_t sent = publisher.sent();
   EXPECT_TRUE(errors.empty()) << "publish errors, first code "
                               << (errors.empty() ? 0 : errors.begin()->first);
   std::uint64_t acked_total = 0;
