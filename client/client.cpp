@@ -265,23 +265,29 @@ struct Publisher::Impl {
   zmq::socket_t socket;
 };
 
-Publisher::Publisher(const std::string& endpoint) : impl_(new Impl{open_dealer(endpoint)}) {}
+Publisher::Publisher(const std::string& endpoint, std::chrono::milliseconds send_timeout)
+    : impl_(new Impl{open_dealer(endpoint)}) {
+  impl_->socket.set(zmq::sockopt::sndtimeo, static_cast<int>(send_timeout.count()));
+}
 Publisher::~Publisher() = default;
 
-void Publisher::publish(std::uint64_t guild_id, std::uint64_t kind, std::string_view payload,
+bool Publisher::publish(std::uint64_t guild_id, std::uint64_t kind, std::string_view payload,
                         std::uint64_t ack_id) {
   wire::HeaderWriter w(Type::kPublish, 3);
   w.u64(guild_id).u64(kind).u64(ack_id);
   Frames f;
   f.push_back(frame_of(w.view()));
   f.push_back(frame_of(payload));
-  send_frames(impl_->socket, f, false);
+  // With ZMQ_SNDTIMEO a blocking send that times out reports EAGAIN.
+  return send_frames(impl_->socket, f, false) == SendResult::kSent;
 }
 
-void Publisher::heartbeat(std::uint64_t nonce) {
+bool Publisher::heartbeat(std::uint64_t nonce) {
   wire::HeaderWriter w(Type::kHeartbeat, 1);
   w.u64(nonce);
-  send_header(impl_->socket, w);
+  Frames f;
+  f.push_back(frame_of(w.view()));
+  return send_frames(impl_->socket, f, false) == SendResult::kSent;
 }
 
 void Publisher::send_raw(const std::vector<std::string>& frames) {
