@@ -2,6 +2,7 @@
 // that stop reading cost a session node at most their output limit each, and
 // oversized publishes are refused at the broker without growing it.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <cstring>
 #include <fstream>
@@ -227,6 +228,135 @@ TEST(MemoryBounds, TenMegabytePublishesGetTooLargeAndBrokerStaysSmall) {
     for (auto& m : msgs) acked_again |= std::holds_alternative<hc::PublishAck>(m);
   }
   EXPECT_TRUE(acked_again);
+  EXPECT_TRUE(broker.alive());
+}
+
+// Above --client-output-soft-bytes for --client-output-soft-ms closes a
+// connection even though it never reached the hard limit.
+TEST(MemoryBounds, SoftOutputLimitHeldTooLongClosesTheConnection) {
+  const int base = port_base() + 6;
+  Process broker("soft-broker", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1)});
+  Process node("soft-node",
+               {"node", "--name", "n1", "--broker", tcp(base + 1), "--listen", tcp(base + 2),
+                "--shards", "1", "--client-output-soft-bytes", "262144", "--client-output-soft-ms",
+                "300", "--client-output-hard-bytes", "536870912", "--client-backlog", "100000",
+                "--client-backlog-bytes", "536870912"});
+  ASSERT_TRUE(broker.wait_for_log("with 1 guild node(s)", 10s)) << broker.log();
+  zmq::context_t ctx(1);
+  StoppedReader reader(ctx, tcp(base + 2), 5, 9);
+  ASSERT_EQ(reader.read(10s, 2).size(), 2u);
+  // 16 MiB: more than the kernel's socket buffers take, so the node holds
+  // some (more than 256 KiB, far less than the hard limit).
+  hc::Publisher pub(tcp(base));
+  const std::string payload(4096, 's');
+  for (unsigned i = 0; i < 4096; ++i) ASSERT_TRUE(pub.publish(9, 1, payload));
+  ASSERT_TRUE(node.wait_for_log("--client-output-soft-ms", 10s)) << node.log();
+  EXPECT_EQ(node.log().find("past --client-output-hard-bytes"), std::string::npos);
+  reader.read(20s, ~std::size_t{0} >> 1);
+  EXPECT_EQ(reader.closed_code(), 8u);  // SLOW_CONSUMER
+}
+
+// Above --max-memory, a node answers IDENTIFY, SUBSCRIBE and RESUME with
+// OVERLOADED (ref = request_id), and the broker answers PUBLISH with it; the
+// refusals are counted and logged once per 10 s, not once each.
+TEST(MemoryBounds, AboveTheMemoryCeilingNewWorkIsRefused) {
+  const int base = port_base() + 9;
+  // One byte: always above it.
+  Process broker("ceiling-broker", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1),
+                                    "--max-memory", "1"});
+  Process node("ceiling-node", {"node", "--name", "n1", "--broker", tcp(base + 1), "--listen",
+                                tcp(base + 2), "--shards", "1", "--max-memory", "1"});
+  ASSERT_TRUE(broker.wait_for_log("with 1 guild node(s)", 10s)) << broker.log();
+
+  hc::SessionClient client(tcp(base + 2));
+  hc::Publisher pub(tcp(base));
+  std::vector<hc::Message> msgs;
+  auto error_for = [&](auto& c, std::uint64_t ref) -> std::optional<hc::ServerError> {
+    const auto end = std::chrono::steady_clock::now() + 5s;
+    while (std::chrono::steady_clock::now() < end) {
+      msgs.clear();
+      c.poll(msgs, 50ms);
+      for (auto& m : msgs) {
+        if (auto* e = std::get_if<hc::ServerError>(&m); e && e->ref == ref) return *e;
+        EXPECT_FALSE(std::holds_alternative<hc::Ready>(m));
+        EXPECT_FALSE(std::holds_alternative<hc::PublishAck>(m));
+      }
+    }
+    return std::nullopt;
+  };
+  for (std::uint64_t i = 1; i <= 3; ++i) {
+    client.identify(10 + i, 1, "t", {1});
+    auto e = error_for(client, 10 + i);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->code, 9u) << e->text;  // OVERLOADED
+  }
+  client.subscribe(20, 12345, {1});
+  auto sub = error_for(client, 20);
+  ASSERT_TRUE(sub);
+  EXPECT_EQ(sub->code, 9u);
+  client.resume(21, 12345, std::string(16, 'k'), 0);
+  auto res = error_for(client, 21);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->code, 9u);
+  ASSERT_TRUE(pub.publish(1, 1, "x", 30));
+  auto p = error_for(pub, 30);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->code, 9u);
+  // A HEARTBEAT is not new work: still answered.
+  client.heartbeat(77);
+  bool acked = false;
+  const auto end = std::chrono::steady_clock::now() + 5s;
+  while (!acked && std::chrono::steady_clock::now() < end) {
+    msgs.clear();
+    client.poll(msgs, 50ms);
+    for (auto& m : msgs) {
+      if (auto* a = std::get_if<hc::HeartbeatAck>(&m)) acked = a->nonce == 77;
+    }
+  }
+  EXPECT_TRUE(acked);
+  const std::string log = node.log();
+  const auto first = log.find("above --max-memory");
+  ASSERT_NE(first, std::string::npos) << log;
+  EXPECT_EQ(log.find("above --max-memory", first + 1), std::string::npos) << "logged per refusal";
+  EXPECT_TRUE(broker.wait_for_log("above --max-memory", 5s));
+}
+
+// A guild node that stops reading (SIGSTOP) fills the broker's queue for it
+// up to --max-pending-bytes-per-node; the broker then stops reading the
+// publisher, whose send times out: it is never blocked forever, and the
+// broker holds at most that queue and its receive buffer.
+TEST(MemoryBounds, PublisherToAStoppedNodeTimesOutAndTheBrokerStaysBounded) {
+  const int base = port_base() + 12;
+  Process broker("bp-broker",
+                 {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1),
+                  "--node-timeout-ms", "60000", "--max-pending-bytes-per-node", "8388608"});
+  Process node("bp-node", {"node", "--name", "n1", "--broker", tcp(base + 1), "--listen",
+                           tcp(base + 2), "--shards", "1"});
+  ASSERT_TRUE(broker.wait_for_log("with 1 guild node(s)", 10s)) << broker.log();
+  hc::Publisher pub(tcp(base), 300ms);
+  ASSERT_TRUE(pub.publish(1, 1, "warm", 1));
+  std::vector<hc::Message> msgs;
+  pub.poll(msgs, 2s);
+  const std::uint64_t baseline = status_bytes(broker.pid(), "VmRSS");
+
+  kill(node.pid(), SIGSTOP);
+  const std::string payload(1 << 20, 'b');
+  unsigned sent = 0;
+  const auto start = std::chrono::steady_clock::now();
+  // 100,000 MiB if nothing pushed back; the publisher's own queue (64 MiB)
+  // and a 300 ms timeout end it.
+  while (sent < 100000 && pub.publish(1, 1, payload)) ++sent;
+  const auto took = std::chrono::steady_clock::now() - start;
+  const std::uint64_t peak = status_bytes(broker.pid(), "VmHWM");
+  kill(node.pid(), SIGCONT);
+  std::printf("sent %u MiB before the send timed out; broker RSS %llu -> peak %llu MiB\n", sent,
+              static_cast<unsigned long long>(baseline / kMiB),
+              static_cast<unsigned long long>(peak / kMiB));
+  EXPECT_LT(sent, 100000u);
+  EXPECT_LT(took, 30s);
+  // 8 MiB queued for the node, 16 frames of receive buffer, kernel and
+  // allocator slack.
+  EXPECT_LT(peak, baseline + 8 * kMiB + 16 * kMiB + 40 * kMiB);
   EXPECT_TRUE(broker.alive());
 }
 

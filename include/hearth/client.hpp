@@ -14,7 +14,8 @@
 // this library does not know is skipped, as the protocol's versioning rule asks.
 // Sends queue in ZeroMQ (up to 100,000 messages) and return at once; they
 // block only while that queue is full, and a Publisher's for at most its send
-// timeout (publish() then returns false).
+// timeout (publish() then returns false); a Publisher's queue is also bounded
+// in bytes.
 #pragma once
 
 #include <chrono>
@@ -218,10 +219,12 @@ class SessionClient {
 class Publisher {
  public:
   // `endpoint` is the broker's publisher endpoint, like "tcp://127.0.0.1:7400".
-  // `send_timeout` bounds how long a send waits while ZeroMQ's queue to the
-  // broker is full (the broker is gone, restarting, or not reading).
+  // `send_timeout` bounds how long a send waits while the queue to the broker
+  // is full: 100,000 messages or `max_queued_bytes` not yet written to the
+  // network (the broker is gone, restarting, or not reading).
   explicit Publisher(const std::string& endpoint,
-                     std::chrono::milliseconds send_timeout = std::chrono::seconds(5));
+                     std::chrono::milliseconds send_timeout = std::chrono::seconds(5),
+                     std::size_t max_queued_bytes = 64 << 20);
   ~Publisher();
   Publisher(const Publisher&) = delete;
   Publisher& operator=(const Publisher&) = delete;
