@@ -1,5 +1,6 @@
 #include "common/memory_ceiling.hpp"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -28,6 +29,13 @@ bool MemoryCeiling::check(Clock::time_point now) {
   if (limit_ == 0) return false;
   if (now >= next_read_) {
     rss_ = resident_bytes();
+    if (rss_ > limit_ && now >= next_trim_) {
+      // Freed memory the allocator keeps for reuse (say, after slow clients
+      // went away) counts in RSS; give it back before refusing anything.
+      malloc_trim(0);
+      rss_ = resident_bytes();
+      next_trim_ = now + kTrimInterval;
+    }
     above_ = rss_ > limit_;
     next_read_ = now + kInterval;
   }

@@ -21,6 +21,7 @@ class MemoryCeiling {
   // RSS cannot grow past a ceiling by much in this time at realistic rates.
   static constexpr std::chrono::milliseconds kInterval{100};
   static constexpr std::chrono::seconds kLogInterval{10};
+  static constexpr std::chrono::seconds kTrimInterval{1};
 
   explicit MemoryCeiling(std::uint64_t limit_bytes) : limit_(limit_bytes) {}
 
@@ -40,6 +41,7 @@ class MemoryCeiling {
   bool above_ = false;
   Clock::time_point next_read_{};
   Clock::time_point next_log_{};
+  Clock::time_point next_trim_{};
   std::uint64_t unlogged_ = 0;
 };
 

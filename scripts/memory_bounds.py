@@ -108,6 +108,9 @@ def stopped_readers(a, ctx):
         print(f"  stopped readers' SESSION_CLOSED codes: {codes} (8 = SLOW_CONSUMER, None = none within 20 s)")
         for s in stopped:
             s.close()
+        time.sleep(1.0)
+        print(f"  node RSS once the stopped readers read to SESSION_CLOSED and disconnected: "
+              f"{status(node.pid, 'VmRSS') // MiB} MiB")
         healthy.socket.close()
         pub.socket.close()
     finally:
