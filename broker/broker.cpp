@@ -59,6 +59,11 @@ void Broker::bind() {
                config_.frontend, config_.backend,
                config_.mode == HashMode::kFast ? "fast" : "ex_hash_ring",
                config_.node_timeout.count());
+  spdlog::info(
+      "broker: memory ceiling {} (--max-memory), {} MiB per node queue, frames up to {} "
+      "bytes",
+      config_.max_memory ? std::to_string(config_.max_memory >> 20) + " MiB" : "none",
+      config_.max_pending_bytes_per_node >> 20, config_.max_frame);
 }
 
 bool Broker::frontend_paused() const {

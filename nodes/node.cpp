@@ -104,6 +104,8 @@ void Node::bind() {
                config_.session_role ? ", clients on " + config_.listen : "");
   if (config_.session_role)
     spdlog::warn("node '{}': tokens: {}", config_.name, tokens_->describe());
+  spdlog::info("node '{}': memory ceiling {} (--max-memory)", config_.name,
+               config_.max_memory ? std::to_string(config_.max_memory >> 20) + " MiB" : "none");
 }
 
 bool Node::throttled() const {
