@@ -21,6 +21,15 @@ using namespace std::chrono_literals;
 
 constexpr std::uint64_t kMiB = 1 << 20;
 
+// Under AddressSanitizer freed memory stays resident (its quarantine) and the
+// allocator settings of `hearth` do not apply: RSS says nothing there, so
+// only the behaviour is checked.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kRssMeaningful = false;
+#else
+constexpr bool kRssMeaningful = true;
+#endif
+
 // A /proc/<pid>/status field in bytes ("VmRSS", "VmHWM": the peak).
 std::uint64_t status_bytes(pid_t pid, const std::string& field) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
@@ -144,7 +153,9 @@ TEST(MemoryBounds, StoppedReadersCostAtMostTheirOutputLimit) {
     ASSERT_EQ(n, i);
   }
 
-  EXPECT_LT(peak, baseline + 8 * 32 * kMiB + 128 * kMiB);
+  if (kRssMeaningful) {
+    EXPECT_LT(peak, baseline + 8 * 32 * kMiB + 128 * kMiB);
+  }
 
   // Each stopped reader, reading again, finds a prefix of events and then
   // SESSION_CLOSED(SLOW_CONSUMER).
@@ -207,8 +218,10 @@ TEST(MemoryBounds, TenMegabytePublishesGetTooLargeAndBrokerStaysSmall) {
               static_cast<unsigned long long>(baseline / kMiB),
               static_cast<unsigned long long>(peak / kMiB),
               static_cast<unsigned long long>(after / kMiB));
-  EXPECT_LT(peak, baseline + 64 * kMiB);
-  EXPECT_LT(after, baseline + 16 * kMiB);
+  if (kRssMeaningful) {
+    EXPECT_LT(peak, baseline + 64 * kMiB);
+    EXPECT_LT(after, baseline + 16 * kMiB);
+  }
 
   // A frame beyond --max-frame-bytes drops the connection instead; the
   // broker carries on for everyone else.
@@ -356,7 +369,9 @@ TEST(MemoryBounds, PublisherToAStoppedNodeTimesOutAndTheBrokerStaysBounded) {
   EXPECT_LT(took, 30s);
   // 8 MiB queued for the node, 16 frames of receive buffer, kernel and
   // allocator slack.
-  EXPECT_LT(peak, baseline + 8 * kMiB + 16 * kMiB + 40 * kMiB);
+  if (kRssMeaningful) {
+    EXPECT_LT(peak, baseline + 8 * kMiB + 16 * kMiB + 40 * kMiB);
+  }
   EXPECT_TRUE(broker.alive());
 }
 
