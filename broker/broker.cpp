@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "common/internal.hpp"
 #include "common/wall_clock.hpp"
 #include "common/wire.hpp"
@@ -18,23 +20,31 @@ constexpr std::size_t kRecentRings = 32;
 
 }  // namespace
 
+int frontend_rcvhwm(const BrokerConfig& config) {
+  const std::size_t hwm = config.frontend_buffer / std::max<std::size_t>(config.max_frame, 1);
+  return static_cast<int>(std::clamp<std::size_t>(hwm, 1, 100000));
+}
+
 Broker::Broker(zmq::context_t& ctx, BrokerConfig config)
     : ctx_(ctx),
       config_(std::move(config)),
       frontend_(ctx_, zmq::socket_type::router),
       backend_(ctx_, zmq::socket_type::router),
       membership_(config_.node_timeout),
-      ring_(std::make_shared<const Ring>(RingSpec{}, 0)) {
+      ring_(std::make_shared<const Ring>(RingSpec{}, 0)),
+      memory_(config_.max_memory) {
   for (zmq::socket_t* s : {&frontend_, &backend_}) {
     s->set(zmq::sockopt::router_mandatory, 1);
     s->set(zmq::sockopt::linger, 0);
     s->set(zmq::sockopt::sndhwm, 100000);
     s->set(zmq::sockopt::rcvhwm, 100000);
   }
-  // A payload over the limit gets TOO_LARGE; one far over it never reaches
-  // memory whole: libzmq drops the publisher's connection instead.
-  frontend_.set(zmq::sockopt::maxmsgsize,
-                static_cast<std::int64_t>(config_.max_payload + wire::kMaxHeaderBytes));
+  // A payload over the limit gets TOO_LARGE; a frame over max_frame never
+  // reaches memory whole: libzmq drops the publisher's connection instead.
+  // What one publisher can have waiting is then bounded in bytes: at most
+  // rcvhwm frames of max_frame bytes (frontend_buffer).
+  frontend_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(config_.max_frame));
+  frontend_.set(zmq::sockopt::rcvhwm, frontend_rcvhwm(config_));
   // A node restarted under the same name takes its routing id back at once.
   backend_.set(zmq::sockopt::router_handover, 1);
 }
@@ -49,10 +59,44 @@ void Broker::bind() {
                config_.frontend, config_.backend,
                config_.mode == HashMode::kFast ? "fast" : "ex_hash_ring",
                config_.node_timeout.count());
+  spdlog::info(
+      "broker: memory ceiling {} (--max-memory), {} MiB per node queue, frames up to {} "
+      "bytes",
+      config_.max_memory ? std::to_string(config_.max_memory >> 20) + " MiB" : "none",
+      config_.max_pending_bytes_per_node >> 20, config_.max_frame);
 }
 
 bool Broker::frontend_paused() const {
-  return pending_max_ >= config_.max_pending_per_node / 2;
+  if (pending_max_ >= config_.max_pending_per_node / 2) return true;
+  for (const auto& [node, bytes] : node_bytes_) {
+    // A node that left the ring may keep a full pipe (hung, not closed); it
+    // no longer holds anyone's publishes back.
+    if (static_cast<std::size_t>(std::max<std::int64_t>(bytes->bytes(), 0)) >=
+            config_.max_pending_bytes_per_node / 2 &&
+        membership_.contains(node)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+const std::shared_ptr<PipeBytes>& Broker::pipe_bytes(const std::string& node) {
+  auto& counter = node_bytes_[node];
+  if (!counter) counter = std::make_shared<PipeBytes>();
+  return counter;
+}
+
+void Broker::refuse_for_memory(const zmq::message_t& publisher, std::uint64_t ack_id) {
+  ++stats_.refused_memory;
+  std::uint64_t refused = 0;
+  if (memory_.refused(Clock::now(), &refused)) {
+    spdlog::warn(
+        "broker: resident memory {} MiB is above --max-memory {} MiB; refused {} "
+        "PUBLISH(es) with OVERLOADED since the last report",
+        memory_.rss() >> 20, memory_.limit() >> 20, refused);
+  }
+  reply_error(publisher, Code::kOverloaded,
+              "the broker's memory is above its ceiling (--max-memory); retry later", ack_id);
 }
 
 void Broker::run(const std::atomic<bool>& stop) {
@@ -65,7 +109,7 @@ void Broker::run(const std::atomic<bool>& stop) {
     zmq::pollitem_t items[] = {{backend_.handle(), 0, ZMQ_POLLIN, 0},
                                {frontend_.handle(), 0, ZMQ_POLLIN, 0}};
     const bool paused = frontend_paused();
-    const int timeout_ms = pending_.empty() ? 100 : 1;
+    const int timeout_ms = pending_.empty() && !paused ? 100 : 1;
     zmq::poll(items, paused ? 1 : 2, std::chrono::milliseconds(timeout_ms));
     // Bounded bursts per socket keep either side from starving the other.
     // One clock read per burst: liveness needs no finer time than that.
@@ -85,6 +129,7 @@ void Broker::run(const std::atomic<bool>& stop) {
                    config_.settle.count());
       if (!membership_.nodes().empty()) broadcast_ring();
     }
+    memory_.check(now);
     if (now >= next_expire) {
       expire_nodes();
       next_expire = now + std::chrono::milliseconds(100);
@@ -128,6 +173,7 @@ void Broker::on_frontend(Frames& frames) {
                                      std::to_string(frames.size() - 2));
       }
       if (r.ok() && frames[2].size() > config_.max_payload) {
+        ++stats_.too_large;
         r.fail(Code::kTooLarge, "payload of " + std::to_string(frames[2].size()) +
                                     " bytes exceeds the limit of " +
                                     std::to_string(config_.max_payload));
@@ -138,6 +184,7 @@ void Broker::on_frontend(Frames& frames) {
         reply_error(frames[0], r.error().code, r.error().text, ack_id ? ack_id : r.peek_u64(2));
         return;
       }
+      if (memory_.above()) return refuse_for_memory(frames[0], ack_id);
       ++stats_.published;
       std::string owner;
       switch (forward_publish(guild, kind, ack_id, view_of(frames[0]), frames[2], &owner)) {
@@ -388,6 +435,16 @@ Broker::Forwarded Broker::forward_publish(std::uint64_t guild, std::uint64_t kin
 }
 
 bool Broker::send_to_node(const std::string& node, Frames& frames) {
+  // [node, source, header, ...]: the header carries the message's byte count
+  // until libzmq has written it to the node.
+  const auto& counter = pipe_bytes(node);
+  const std::size_t size = frames_bytes(frames, 1);
+  if (static_cast<std::size_t>(std::max<std::int64_t>(counter->bytes(), 0)) + size >
+      config_.max_pending_bytes_per_node) {
+    ++stats_.dropped_full;
+    return false;
+  }
+  PipeBytes::track(counter, frames[2], size);
   auto it = pending_.find(node);
   if (it == pending_.end()) {
     switch (send_frames(backend_, frames, true)) {
@@ -433,10 +490,11 @@ void Broker::flush_pending() {
 void Broker::log_stats() {
   spdlog::info(
       "broker stats: nodes={} guild_nodes={} published={} routed={} malformed={} no_route={} "
-      "dropped={} acks_fenced={}",
+      "dropped={} acks_fenced={} too_large={} refused_memory={} rss_mib={}",
       stats_.nodes.load(), stats_.guild_nodes.load(), stats_.published.load(), stats_.routed.load(),
       stats_.malformed.load(), stats_.no_route.load(), stats_.dropped_full.load(),
-      stats_.acks_fenced.load());
+      stats_.acks_fenced.load(), stats_.too_large.load(), stats_.refused_memory.load(),
+      resident_bytes() >> 20);
 }
 
 }  // namespace hearth

@@ -15,6 +15,8 @@
 #include "broker/membership.hpp"
 #include "broker/ring.hpp"
 #include "common/frames.hpp"
+#include "common/memory_ceiling.hpp"
+#include "common/pipe_bytes.hpp"
 #include "common/wire.hpp"
 
 namespace hearth {
@@ -34,9 +36,22 @@ struct BrokerConfig {
   // stops reading publishers; past all of it, further messages to that node
   // are dropped and counted.
   std::size_t max_pending_per_node = 200000;
+  // The same in bytes, counting what waits here and what libzmq's pipe to the
+  // node holds (a message may carry a 1 MiB payload).
+  std::size_t max_pending_bytes_per_node = 128 << 20;
   std::chrono::milliseconds stats_interval{0};  // 0: no periodic stats log
   std::size_t max_payload = 1 << 20;            // PUBLISH payloads beyond it get TOO_LARGE
+  // Largest frame read from a publisher: up to it an oversized payload gets
+  // TOO_LARGE; beyond it libzmq drops the connection (ZMQ_MAXMSGSIZE).
+  std::size_t max_frame = 16 << 20;
+  // Bytes one publisher connection may have waiting in libzmq's receive pipe:
+  // its high-water mark is this divided by max_frame (at least 1).
+  std::size_t frontend_buffer = 256 << 20;
+  std::uint64_t max_memory = 0;  // RSS above which PUBLISH gets OVERLOADED; 0: none
 };
+
+// libzmq's receive high-water mark (messages) for the publisher socket.
+int frontend_rcvhwm(const BrokerConfig& config);
 
 struct BrokerStats {
   std::atomic<std::uint64_t> published{0};
@@ -47,8 +62,10 @@ struct BrokerStats {
   std::atomic<std::uint64_t> ring_version{0};
   std::atomic<std::uint64_t> guild_nodes{0};
   std::atomic<std::uint64_t> nodes{0};
-  std::atomic<std::uint64_t> acks_fenced{0};   // PUBLISH_ACKs turned into OWNER_CHANGED
-  std::atomic<std::uint64_t> deregistered{0};  // nodes that left after a drain
+  std::atomic<std::uint64_t> acks_fenced{0};     // PUBLISH_ACKs turned into OWNER_CHANGED
+  std::atomic<std::uint64_t> deregistered{0};    // nodes that left after a drain
+  std::atomic<std::uint64_t> too_large{0};       // PUBLISHes refused for their payload size
+  std::atomic<std::uint64_t> refused_memory{0};  // PUBLISHes refused above --max-memory
 };
 
 class Broker {
@@ -90,6 +107,9 @@ class Broker {
   void expire_nodes();
   void log_stats();
   bool frontend_paused() const;
+  // Bytes queued for `node`, here and in libzmq's pipe to it.
+  const std::shared_ptr<PipeBytes>& pipe_bytes(const std::string& node);
+  void refuse_for_memory(const zmq::message_t& publisher, std::uint64_t ack_id);
 
   zmq::context_t& ctx_;
   BrokerConfig config_;
@@ -110,6 +130,8 @@ class Broker {
   std::vector<NodeView> last_nodes_;  // of ring_: sent as the next RING's previous ring
   std::unordered_map<std::string, std::deque<Frames>> pending_;
   std::size_t pending_max_ = 0;  // the largest per-node backlog right now
+  std::unordered_map<std::string, std::shared_ptr<PipeBytes>> node_bytes_;
+  MemoryCeiling memory_;
   BrokerStats stats_;
 };
 

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "common/memory_ceiling.hpp"
+
 namespace hearth::cli {
 namespace {
 
@@ -64,6 +66,30 @@ void parse_plugins(const po::variables_map& vm, NodeConfig& c) {
       std::chrono::microseconds(vm["plugin-hook-budget-us"].as<unsigned>());
 }
 
+std::uint64_t memory_bytes(const po::variables_map& vm, const char* name) {
+  const std::string text = vm[name].as<std::string>();
+  if (text == "auto") return default_memory_ceiling();
+  std::size_t used = 0;
+  std::uint64_t value = 0;
+  try {
+    value = std::stoull(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  const std::string suffix = used ? text.substr(used) : "?";
+  const std::uint64_t scale = suffix.empty()                   ? 1
+                              : suffix == "K" || suffix == "k" ? 1ull << 10
+                              : suffix == "M" || suffix == "m" ? 1ull << 20
+                              : suffix == "G" || suffix == "g" ? 1ull << 30
+                                                               : 0;
+  if (scale == 0 || text.empty() || text[0] == '-') {
+    throw UsageError(std::string("--") + name +
+                     " takes bytes with an optional K, M or G suffix, 0, or auto; got '" + text +
+                     "'");
+  }
+  return value * scale;
+}
+
 }  // namespace
 
 po::options_description common_options() {
@@ -96,10 +122,20 @@ po::options_description broker_options() {
       "GUILD=NODE: keep that guild on that node while it is live (repeatable)")(
       "max-pending-per-node", po::value<unsigned>()->default_value(200000),
       "messages held for a node that is not reading; half of it pauses publishers, beyond it "
-      "messages are dropped and counted")(
+      "messages are dropped and counted (a PUBLISH then gets OVERLOADED)")(
+      "max-pending-bytes-per-node", po::value<std::uint64_t>()->default_value(128 << 20),
+      "the same in bytes, counting what waits in the broker and in ZeroMQ's pipe to the node")(
       "max-payload", po::value<unsigned>()->default_value(1 << 20),
-      "largest payload in bytes: a PUBLISH beyond it gets TOO_LARGE; a client message beyond it "
-      "plus 1 MiB drops the connection");
+      "largest PUBLISH payload in bytes; a larger one gets TOO_LARGE")(
+      "max-frame-bytes", po::value<unsigned>()->default_value(16 << 20),
+      "largest frame read from a publisher (at least --max-payload): payloads up to it that "
+      "exceed --max-payload get TOO_LARGE, a frame beyond it drops the publisher's connection")(
+      "frontend-buffer-bytes", po::value<std::uint64_t>()->default_value(256 << 20),
+      "bytes one publisher connection may have waiting in the broker's receive queue; its "
+      "ZeroMQ high-water mark is this / --max-frame-bytes messages (at least 1)")(
+      "max-memory", po::value<std::string>()->default_value("auto"),
+      "resident memory in bytes (suffix K, M or G) above which PUBLISH gets OVERLOADED; "
+      "auto: 80% of the machine's memory; 0: no ceiling");
   return d;
 }
 
@@ -191,6 +227,19 @@ po::options_description node_options(bool embedded) {
       "a hook running longer than this is counted and logged as slow");
   add("shard-queue", po::value<unsigned>()->default_value(65536),
       "tasks waiting per shard; when full the node stops reading its inputs");
+  add("client-output-hard-bytes", po::value<std::uint64_t>()->default_value(32 << 20),
+      "bytes queued for one connection (ZeroMQ's pipe and the node's backlog) beyond which it "
+      "is closed (SLOW_CONSUMER)");
+  add("client-output-soft-bytes", po::value<std::uint64_t>()->default_value(8 << 20),
+      "bytes queued for one connection that, held for --client-output-soft-ms, close it "
+      "(SLOW_CONSUMER)");
+  add("client-output-soft-ms", po::value<unsigned>()->default_value(60000),
+      "how long a connection may stay above --client-output-soft-bytes");
+  if (!embedded) {
+    add("max-memory", po::value<std::string>()->default_value("auto"),
+        "resident memory in bytes (suffix K, M or G) above which IDENTIFY, RESUME and SUBSCRIBE "
+        "get OVERLOADED; auto: 80% of the machine's memory; 0: no ceiling");
+  }
   return d;
 }
 
@@ -257,6 +306,18 @@ BrokerConfig broker_config(const po::variables_map& vm) {
   c.max_pending_per_node = vm["max-pending-per-node"].as<unsigned>();
   require_positive(vm, "max-payload");
   c.max_payload = vm["max-payload"].as<unsigned>();
+  c.max_frame = vm["max-frame-bytes"].as<unsigned>();
+  if (c.max_frame < c.max_payload) {
+    throw UsageError("--max-frame-bytes must be at least --max-payload");
+  }
+  c.max_pending_bytes_per_node = vm["max-pending-bytes-per-node"].as<std::uint64_t>();
+  c.frontend_buffer = vm["frontend-buffer-bytes"].as<std::uint64_t>();
+  if (c.max_pending_bytes_per_node == 0 || c.frontend_buffer == 0) {
+    throw UsageError(
+        "--max-pending-bytes-per-node and --frontend-buffer-bytes must be greater "
+        "than 0");
+  }
+  c.max_memory = memory_bytes(vm, "max-memory");
   c.stats_interval = ms(vm, "stats-interval-ms");
   const std::string mode = vm["hash-mode"].as<std::string>();
   if (mode == "fast") {
@@ -352,6 +413,15 @@ NodeConfig node_config(const po::variables_map& vm) {
   c.max_held = vm["max-held"].as<unsigned>();
   c.drain_window = ms(vm, "drain-window-ms");
   c.drain_timeout = ms(vm, "drain-timeout-ms");
+  c.client_output_hard = vm["client-output-hard-bytes"].as<std::uint64_t>();
+  c.client_output_soft = vm["client-output-soft-bytes"].as<std::uint64_t>();
+  c.client_output_soft_time = ms(vm, "client-output-soft-ms");
+  if (c.client_output_hard == 0 || c.client_output_soft > c.client_output_hard) {
+    throw UsageError(
+        "--client-output-hard-bytes must be greater than 0 and at least "
+        "--client-output-soft-bytes");
+  }
+  c.max_memory = memory_bytes(vm, "max-memory");
   if (c.client_timeout <= c.client_heartbeat) {
     throw UsageError("--client-timeout-ms must be greater than --client-heartbeat-ms");
   }

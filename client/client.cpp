@@ -1,9 +1,11 @@
 #include "hearth/client.hpp"
 
+#include <thread>
 #include <type_traits>
 #include <zmq.hpp>
 
 #include "common/frames.hpp"
+#include "common/pipe_bytes.hpp"
 #include "common/wire.hpp"
 
 namespace hearth::client {
@@ -263,25 +265,51 @@ std::size_t SessionClient::poll(std::vector<Message>& out, std::chrono::millisec
 
 struct Publisher::Impl {
   zmq::socket_t socket;
+  std::chrono::milliseconds send_timeout;
+  std::size_t max_queued_bytes;
+  // Bytes handed to libzmq and not yet written to the network.
+  std::shared_ptr<PipeBytes> queued = std::make_shared<PipeBytes>();
+
+  // Waits, at most until `deadline`, for room for `size` more bytes; a
+  // message larger than the whole budget waits for an empty queue.
+  bool room_for(std::size_t size, std::chrono::steady_clock::time_point deadline) const {
+    while (queued->bytes() > 0 &&
+           static_cast<std::size_t>(queued->bytes()) + size > max_queued_bytes) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+  }
 };
 
-Publisher::Publisher(const std::string& endpoint) : impl_(new Impl{open_dealer(endpoint)}) {}
+Publisher::Publisher(const std::string& endpoint, std::chrono::milliseconds send_timeout,
+                     std::size_t max_queued_bytes)
+    : impl_(new Impl{open_dealer(endpoint), send_timeout, max_queued_bytes}) {
+  impl_->socket.set(zmq::sockopt::sndtimeo, static_cast<int>(send_timeout.count()));
+}
 Publisher::~Publisher() = default;
 
-void Publisher::publish(std::uint64_t guild_id, std::uint64_t kind, std::string_view payload,
+bool Publisher::publish(std::uint64_t guild_id, std::uint64_t kind, std::string_view payload,
                         std::uint64_t ack_id) {
   wire::HeaderWriter w(Type::kPublish, 3);
   w.u64(guild_id).u64(kind).u64(ack_id);
   Frames f;
   f.push_back(frame_of(w.view()));
   f.push_back(frame_of(payload));
-  send_frames(impl_->socket, f, false);
+  const std::size_t size = frames_bytes(f);
+  if (!impl_->room_for(size, std::chrono::steady_clock::now() + impl_->send_timeout)) return false;
+  PipeBytes::track(impl_->queued, f[0], size);
+  // With ZMQ_SNDTIMEO a blocking send that times out reports EAGAIN. (The
+  // byte wait and this one may add up to twice the timeout.)
+  return send_frames(impl_->socket, f, false) == SendResult::kSent;
 }
 
-void Publisher::heartbeat(std::uint64_t nonce) {
+bool Publisher::heartbeat(std::uint64_t nonce) {
   wire::HeaderWriter w(Type::kHeartbeat, 1);
   w.u64(nonce);
-  send_header(impl_->socket, w);
+  Frames f;
+  f.push_back(frame_of(w.view()));
+  return send_frames(impl_->socket, f, false) == SendResult::kSent;
 }
 
 void Publisher::send_raw(const std::vector<std::string>& frames) {

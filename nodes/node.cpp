@@ -27,12 +27,6 @@ std::uint32_t u32(internal::Type t) {
   return static_cast<std::uint32_t>(t);
 }
 
-std::size_t frames_bytes(const Frames& frames) {
-  std::size_t n = 0;
-  for (const auto& f : frames) n += f.size();
-  return n;
-}
-
 }  // namespace
 
 Node::Node(zmq::context_t& ctx, NodeConfig config)
@@ -44,7 +38,8 @@ Node::Node(zmq::context_t& ctx, NodeConfig config)
       plugins_(config_.plugins, config_.plugin_limits),
       broker_(ctx, zmq::socket_type::dealer),
       clients_(ctx, zmq::socket_type::router),
-      from_shards_(ctx, zmq::socket_type::pull) {
+      from_shards_(ctx, zmq::socket_type::pull),
+      memory_(config_.max_memory) {
   if (config_.name.empty() || config_.name.size() > 255 ||
       config_.name[0] == internal::kPublisherPrefix) {
     throw std::invalid_argument("node name must be 1..255 bytes and not start with '@'");
@@ -109,6 +104,8 @@ void Node::bind() {
                config_.session_role ? ", clients on " + config_.listen : "");
   if (config_.session_role)
     spdlog::warn("node '{}': tokens: {}", config_.name, tokens_->describe());
+  spdlog::info("node '{}': memory ceiling {} (--max-memory)", config_.name,
+               config_.max_memory ? std::to_string(config_.max_memory >> 20) + " MiB" : "none");
 }
 
 bool Node::throttled() const {
@@ -147,6 +144,7 @@ void Node::run(const std::atomic<bool>& stop, const std::atomic<bool>* drain) {
       }
     }
     const auto now = Clock::now();
+    memory_.check(now);
     if (drain && !draining_ && drain->load(std::memory_order_relaxed)) {
       begin_drain();
       next_register = now;
@@ -171,6 +169,7 @@ void Node::run(const std::atomic<bool>& stop, const std::atomic<bool>* drain) {
     }
     if (config_.session_role && now >= next_client_sweep) {
       detach_silent_connections(now);
+      sweep_outbound();
       next_client_sweep = now + std::chrono::milliseconds(250);
     }
     if (!goodbye_deadline_.empty() && now >= next_goodbye) {
@@ -474,18 +473,46 @@ unsigned Node::shard_for_client_message(Frames& frames, bool* answered) {
       session_field = 0;
       break;
     case protocol::Type::kSubscribe:
-    case protocol::Type::kUnsubscribe:
     case protocol::Type::kResume:
+      if (memory_.above() && refused_for_memory(frames, r)) {
+        *answered = true;
+        return home;
+      }
+      [[fallthrough]];
+    case protocol::Type::kUnsubscribe:
       session_field = 1;
       break;
-    default:
+    case protocol::Type::kIdentify:
+      *answered = memory_.above() && refused_for_memory(frames, r);
       return home;  // IDENTIFY creates its session on the connection's own shard
+    default:
+      return home;
   }
   // A session's messages go to the shard that holds it, whichever connection
   // they come from (a RESUME usually comes from a new one).
   const std::uint64_t sid = r.peek_u64(session_field);
   const unsigned shard = shard_of_session(sid);
   return sid != 0 && shard < config_.shards ? shard : home;
+}
+
+bool Node::refused_for_memory(Frames& frames, const wire::HeaderReader& r) {
+  ++stats_.refused_memory;
+  std::uint64_t refused = 0;
+  if (memory_.refused(Clock::now(), &refused)) {
+    spdlog::warn(
+        "node '{}': resident memory {} MiB is above --max-memory {} MiB; refused {} "
+        "IDENTIFY/RESUME/SUBSCRIBE(s) with OVERLOADED since the last report",
+        config_.name, memory_.rss() >> 20, memory_.limit() >> 20, refused);
+  }
+  wire::HeaderWriter w(protocol::Type::kError, 3);
+  w.u64(static_cast<std::uint64_t>(protocol::Code::kOverloaded))
+      .str("the node's memory is above its ceiling (--max-memory); retry later or elsewhere")
+      .u64(r.peek_u64(0));  // request_id, the first field of all three
+  Frames reply;
+  reply.push_back(std::move(frames[0]));
+  reply.push_back(frame_of(w.view()));
+  send_to_client(reply, 0, false);
+  return true;
 }
 
 void Node::detach_silent_connections(Clock::time_point now) {
@@ -602,9 +629,17 @@ void Node::send_to_client(Frames& frames, std::size_t first, bool goodbye) {
     }
     return;
   }
+  // Everything for a connection counts toward its output limits until libzmq
+  // has written it (the header frame carries the count).
+  Outbound& outbound = outbound_[peer];
+  const std::size_t size = frames_bytes(out, 1);
+  if (!goodbye && output_limit_reached(peer, outbound, size)) {
+    declare_stalled(peer);
+    return;
+  }
+  if (out.size() > 1) PipeBytes::track(outbound.bytes, out[1], size);
   auto backlog = client_backlog_.find(peer);
   if (backlog != client_backlog_.end()) {
-    const std::size_t size = frames_bytes(out);
     ClientBacklog& b = backlog->second;
     // Bounded in messages and in bytes: a message may carry many events.
     if (b.messages.size() < config_.client_backlog &&
@@ -625,7 +660,7 @@ void Node::send_to_client(Frames& frames, std::size_t first, bool goodbye) {
       return;
     case SendResult::kWouldBlock: {
       ClientBacklog& b = client_backlog_[peer];
-      b.bytes += frames_bytes(out);
+      b.bytes += size;
       b.messages.push_back(std::move(out));
       return;
     }
@@ -637,7 +672,7 @@ void Node::flush_client_backlogs() {
     auto& queue = it->second.messages;
     bool gone = false;
     while (!queue.empty()) {
-      const std::size_t size = frames_bytes(queue.front());
+      const std::size_t size = frames_bytes(queue.front(), 1);
       const SendResult r = send_frames(clients_, queue.front(), true);
       if (r == SendResult::kWouldBlock) break;
       if (r == SendResult::kUnroutable) {
@@ -666,8 +701,51 @@ void Node::declare_stalled(const std::string& peer) {
     client_backlog_.erase(backlog);
   }
   stalled_.insert(peer);
+  outbound_[peer].closed = true;
   goodbye_deadline_[peer] = Clock::now() + config_.client_timeout;
   tell_shards_of(peer, Task::Kind::kConnectionStalled);
+}
+
+bool Node::output_limit_reached(const std::string& peer, Outbound& out, std::size_t adding) {
+  const std::size_t queued =
+      static_cast<std::size_t>(std::max<std::int64_t>(out.bytes->bytes(), 0)) + adding;
+  if (queued > config_.client_output_hard) {
+    ++stats_.output_hard_limit;
+    spdlog::warn("node '{}': connection {} has {} bytes queued, past --client-output-hard-bytes",
+                 config_.name, hex_id(peer), queued);
+    return true;
+  }
+  if (queued <= config_.client_output_soft) {
+    out.above_soft_since = {};
+    return false;
+  }
+  const auto now = Clock::now();
+  if (out.above_soft_since == Clock::time_point{}) out.above_soft_since = now;
+  if (now - out.above_soft_since < config_.client_output_soft_time) return false;
+  ++stats_.output_soft_limit;
+  spdlog::warn(
+      "node '{}': connection {} held over {} bytes queued for {} ms "
+      "(--client-output-soft-bytes, --client-output-soft-ms)",
+      config_.name, hex_id(peer), config_.client_output_soft,
+      std::chrono::duration_cast<std::chrono::milliseconds>(now - out.above_soft_since).count());
+  return true;
+}
+
+void Node::sweep_outbound() {
+  for (auto it = outbound_.begin(); it != outbound_.end();) {
+    const std::string& peer = it->first;
+    if (it->second.bytes->bytes() <= 0 && !stalled_.count(peer)) {
+      it = outbound_.erase(it);  // nothing queued: forget it until it gets traffic again
+    } else if (stalled_.count(peer) || it->second.closed) {
+      ++it;
+    } else if (output_limit_reached(peer, it->second, 0)) {
+      const std::string stalled = peer;
+      ++it;
+      declare_stalled(stalled);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void Node::connection_gone(const std::string& peer) {

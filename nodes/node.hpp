@@ -13,6 +13,8 @@
 #include <zmq.hpp>
 
 #include "broker/ring_handle.hpp"
+#include "common/memory_ceiling.hpp"
+#include "common/pipe_bytes.hpp"
 #include "nodes/connection_tracker.hpp"
 #include "nodes/node_config.hpp"
 #include "nodes/node_stats.hpp"
@@ -51,6 +53,18 @@ class Node {
   void retry_goodbyes();
   void flush_client_backlogs();
   void declare_stalled(const std::string& peer);
+  // Bytes queued for one connection: libzmq's pipe and the backlog together.
+  struct Outbound {
+    std::shared_ptr<PipeBytes> bytes = std::make_shared<PipeBytes>();
+    Clock::time_point above_soft_since{};  // epoch: at or below the soft limit
+    bool closed = false;  // declared stalled; what it holds drains or goes with the peer
+  };
+  // True when `adding` more bytes would break the connection's output limits.
+  bool output_limit_reached(const std::string& peer, Outbound& out, std::size_t adding);
+  // Closes connections that stayed above the soft limit; forgets idle ones.
+  void sweep_outbound();
+  // Above --max-memory: answers IDENTIFY, RESUME and SUBSCRIBE with OVERLOADED.
+  bool refused_for_memory(Frames& frames, const wire::HeaderReader& r);
   void connection_gone(const std::string& peer);
   // Queues a connection task for every shard holding sessions of `peer`.
   void tell_shards_of(const std::string& peer, Task::Kind kind);
@@ -93,6 +107,8 @@ class Node {
   };
   std::unordered_map<std::string, ClientBacklog> client_backlog_;
   std::unordered_set<std::string> stalled_;  // connections being closed for a full queue
+  std::unordered_map<std::string, Outbound> outbound_;
+  MemoryCeiling memory_;
   std::unordered_map<std::string, std::deque<Frames>> goodbyes_;
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> goodbye_deadline_;
   std::vector<std::vector<std::uint64_t>> partition_;

@@ -53,7 +53,15 @@ struct NodeConfig {
   std::uint32_t client_hwm = 1000;
   std::uint32_t client_backlog = 1000;
   std::size_t client_backlog_bytes = 8 << 20;  // and at most this many bytes in the backlog
-  std::uint32_t max_batch = 256;               // events per EVENTS message
+  // Everything queued for one connection in bytes (pipe and backlog), as
+  // Redis's client-output-buffer-limit: past the hard limit, or above the soft
+  // limit for longer than soft_time, the connection is closed (SLOW_CONSUMER).
+  std::size_t client_output_hard = 32 << 20;
+  std::size_t client_output_soft = 8 << 20;
+  std::chrono::milliseconds client_output_soft_time{60000};
+  // Resident memory above which IDENTIFY, RESUME and SUBSCRIBE get OVERLOADED; 0: none.
+  std::uint64_t max_memory = 0;
+  std::uint32_t max_batch = 256;  // events per EVENTS message
   // Payload bytes per EVENTS message (a single larger payload travels
   // alone), so that a queue counted in messages is also bounded in bytes.
   std::size_t max_batch_bytes = 64 << 10;

@@ -17,7 +17,8 @@ std::string NodeStats::summary() const {
       << " refused_not_owner=" << refused_not_owner << " handoffs_sent=" << handoffs_sent
       << " handoffs_received=" << handoffs_received << " handoffs_fresh=" << handoffs_fresh
       << " handoff_refused=" << handoff_refused << " moves_confirmed=" << moves_confirmed
-      << " moves_lost=" << moves_lost;
+      << " moves_lost=" << moves_lost << " output_hard_limit=" << output_hard_limit
+      << " output_soft_limit=" << output_soft_limit << " refused_memory=" << refused_memory;
   return out.str();
 }
 

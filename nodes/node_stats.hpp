@@ -39,6 +39,9 @@ struct NodeStats {
   Counter moves_confirmed{0};    // session links that followed a move with nothing missed
   Counter moves_lost{0};         // session links told GUILD_UNAVAILABLE after a move
   Counter reconnects_sent{0};    // RECONNECTs sent while draining
+  Counter output_hard_limit{0};  // connections closed past --client-output-hard-bytes
+  Counter output_soft_limit{0};  // ... above --client-output-soft-bytes for too long
+  Counter refused_memory{0};     // IDENTIFY, RESUME, SUBSCRIBE refused above --max-memory
 
   std::string summary() const;
 };

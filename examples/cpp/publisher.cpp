@@ -13,7 +13,10 @@ int main(int argc, char** argv) {
   }
   namespace hc = hearth::client;
   hc::Publisher publisher(argv[1]);
-  publisher.publish(std::strtoull(argv[2], nullptr, 10), /*kind=*/1, argv[3], /*ack_id=*/1);
+  if (!publisher.publish(std::strtoull(argv[2], nullptr, 10), /*kind=*/1, argv[3], /*ack_id=*/1)) {
+    std::cerr << "not sent: the broker took nothing within the send timeout (5 s)\n";
+    return 1;
+  }
   std::vector<hc::Message> replies;
   if (publisher.poll(replies, std::chrono::milliseconds(3000)) == 0) {
     std::cerr << "no acknowledgement within 3 s (is the broker running?)\n";

@@ -149,10 +149,30 @@ class SessionClient(_Connection):
         self.socket.send_multipart([_header(PLUGIN_MESSAGE, session_id, kind), payload])
 
 
+class SendTimeout(Exception):
+    """The broker took nothing for send_timeout_ms: it is gone, restarting, or not reading.
+
+    Nothing was sent. Wait and publish again (the publish may then arrive twice
+    only if you also resend ones already sent)."""
+
+
 class Publisher(_Connection):
-    def __init__(self, endpoint, ctx=None):
+    def __init__(self, endpoint, ctx=None, send_timeout_ms=5000):
+        # Back-pressure: ZeroMQ queues 1,000 messages for the broker; past them
+        # a send waits, at most this long, and never forever (docs/protocol.md).
+        self.send_timeout_ms = send_timeout_ms
         # Linger so that publishes still queued at exit are sent.
         super().__init__(endpoint, ctx, linger_ms=1000)
 
+    def _open(self):
+        s = super()._open()
+        s.setsockopt(zmq.SNDTIMEO, self.send_timeout_ms)
+        return s
+
     def publish(self, guild_id, kind, payload, ack_id=0):
-        self.socket.send_multipart([_header(PUBLISH, guild_id, kind, ack_id), payload])
+        """Queues one PUBLISH; raises SendTimeout if ZeroMQ's queue stayed full."""
+        try:
+            self.socket.send_multipart([_header(PUBLISH, guild_id, kind, ack_id), payload])
+        except zmq.Again:
+            raise SendTimeout(f"the broker at {self.endpoint} took nothing for "
+                              f"{self.send_timeout_ms} ms") from None

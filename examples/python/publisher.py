@@ -6,7 +6,7 @@ and epoch (the pair never repeats; a new epoch means the guild's sequence restar
 """
 import argparse
 
-from hearth_client import Publisher
+from hearth_client import Publisher, SendTimeout
 
 
 def main():
@@ -14,12 +14,18 @@ def main():
     p.add_argument("--endpoint", default="tcp://127.0.0.1:7400", help="broker publisher endpoint")
     p.add_argument("--guild", type=int, required=True)
     p.add_argument("--kind", type=int, default=1)
+    p.add_argument("--send-timeout-ms", type=int, default=5000,
+                   help="give up on a publish the broker does not take within this long")
     p.add_argument("messages", nargs="+")
     args = p.parse_args()
 
-    pub = Publisher(args.endpoint)
+    pub = Publisher(args.endpoint, send_timeout_ms=args.send_timeout_ms)
     for i, text in enumerate(args.messages, start=1):
-        pub.publish(args.guild, args.kind, text.encode(), ack_id=i)
+        try:
+            pub.publish(args.guild, args.kind, text.encode(), ack_id=i)
+        except SendTimeout as e:
+            print(f"not sent: {e}")
+            return 1
     pending = set(range(1, len(args.messages) + 1))
     while pending:
         replies = pub.receive(3000)

@@ -13,7 +13,9 @@
 // client cannot decode arrives as ServerError(MALFORMED, ref 0); a message type
 // this library does not know is skipped, as the protocol's versioning rule asks.
 // Sends queue in ZeroMQ (up to 100,000 messages) and return at once; they
-// block only while that queue is full.
+// block only while that queue is full, and a Publisher's for at most its send
+// timeout (publish() then returns false); a Publisher's queue is also bounded
+// in bytes.
 #pragma once
 
 #include <chrono>
@@ -217,17 +219,25 @@ class SessionClient {
 class Publisher {
  public:
   // `endpoint` is the broker's publisher endpoint, like "tcp://127.0.0.1:7400".
-  explicit Publisher(const std::string& endpoint);
+  // `send_timeout` bounds how long a send waits while the queue to the broker
+  // is full: 100,000 messages or `max_queued_bytes` not yet written to the
+  // network (the broker is gone, restarting, or not reading).
+  explicit Publisher(const std::string& endpoint,
+                     std::chrono::milliseconds send_timeout = std::chrono::seconds(5),
+                     std::size_t max_queued_bytes = 64 << 20);
   ~Publisher();
   Publisher(const Publisher&) = delete;
   Publisher& operator=(const Publisher&) = delete;
 
   // ack_id 0 asks for no acknowledgement; otherwise a PublishAck or
-  // ServerError with that id arrives through poll().
-  void publish(std::uint64_t guild_id, std::uint64_t kind, std::string_view payload,
+  // ServerError with that id arrives through poll(). Returns false, having
+  // sent nothing, when the queue stayed full for the send timeout: back off
+  // and publish again (docs/protocol.md, publisher back-pressure).
+  bool publish(std::uint64_t guild_id, std::uint64_t kind, std::string_view payload,
                std::uint64_t ack_id = 0);
-  // Answer: HeartbeatAck (sessions 0), so a publisher can check the broker is there.
-  void heartbeat(std::uint64_t nonce = 0);
+  // Answer: HeartbeatAck (sessions 0), so a publisher can check the broker is
+  // there. False when it could not be queued within the send timeout.
+  bool heartbeat(std::uint64_t nonce = 0);
   void send_raw(const std::vector<std::string>& frames);
   std::size_t poll(std::vector<Message>& out, std::chrono::milliseconds timeout);
 

@@ -1561,6 +1561,13 @@ def g_publish(ck, A):
     ck("payload of %d + 1 bytes: ERROR(TOO_LARGE, ref = ack_id)" % lim,
        m is not None and m.type == ERROR and m.f(2) == TOO_LARGE and m.f(4) == ack, repr(m))
     p.inbox = []
+    ack = nid()
+    p.send([V, PUBLISH, g, 7, ack], b"\0" * 10000000)
+    m = p.wait(err_or(PUBLISH_ACK, 2, ack), WAIT + 5, "answer", soft=True)
+    ck("payload of 10,000,000 bytes (under --max-frame-bytes, 16 MiB): ERROR(TOO_LARGE, ref = ack_id), "
+       "not a dropped connection", m is not None and m.type == ERROR and m.f(2) == TOO_LARGE and m.f(4) == ack,
+       repr(m), section="Limits")
+    p.inbox = []
 
     def err0(name, hdr, frames, code):
         p.send(hdr, *frames)
@@ -2136,15 +2143,16 @@ def g_max_payload(ck, F):
     wait_until(lambda: s.tr.events(2), [c], WAIT, "", soft=True)
     c.drain(QUIET)
     ck.eq("only the accepted payload is delivered", [len(x) for x in events_payloads(s, 2)], [lim])
-    fr = lim + MiB
+    fr = F.opts["max-frame-bytes"]
     r = nid()
     a = pub_ack(p, 2, b"q" * fr, ack=r)
-    ck("publisher frame of exactly --max-payload + 1 MiB is not dropped (ERROR(TOO_LARGE, ref = ack_id))",
+    ck("publisher frame of exactly --max-frame-bytes is not dropped (ERROR(TOO_LARGE, ref = ack_id))",
        a.type == ERROR and a.f(2) == TOO_LARGE and a.f(4) == r, repr(a))
     r = nid()
     p.send([V, PUBLISH, 2, 7, r], b"q" * (fr + 1))
     m = p.wait(lambda m: m.f(4) == r or m.f(2) == r, 1.0, "", soft=True)
-    ck("publisher frame of --max-payload + 1 MiB + 1 is dropped at the ZeroMQ layer (no answer)", m is None, repr(m))
+    ck("publisher frame of --max-frame-bytes + 1 is dropped at the ZeroMQ layer (no answer)", m is None, repr(m))
+    fr = lim + MiB
     a = heartbeat_retry(p)
     ck("... and the publisher's DEALER reconnects (the broker answers HEARTBEAT again)", a is not None)
     c.send([V, PLUGIN_MESSAGE, s.sid, 12345], b"\0" * fr)
@@ -2219,7 +2227,7 @@ def main():
                              "client-backlog": 10}),
         "D": Server("D", 3, {}),
         "E": Server("E", 4, {}),   # cluster; endpoints only
-        "F": Server("F", 5, {"max-payload": 4096}),
+        "F": Server("F", 5, {"max-payload": 4096, "max-frame-bytes": 4096 + 2 * MiB}),
     }
     groups = [g for g in GROUPS if ONLY.lower() in (g[1] + " " + g[0]).lower()]
     # the detached-overflow check may take server B down with it: run it after B's other checks
