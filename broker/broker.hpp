@@ -8,16 +8,21 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <zmq.hpp>
 
+#include "broker/key_lists.hpp"
 #include "broker/membership.hpp"
 #include "broker/ring.hpp"
+#include "common/curve_keys.hpp"
 #include "common/frames.hpp"
 #include "common/wire.hpp"
 
 namespace hearth {
+
+class ZapHandler;
 
 struct BrokerConfig {
   std::string frontend = "tcp://127.0.0.1:7400";  // publishers (ROUTER)
@@ -36,6 +41,13 @@ struct BrokerConfig {
   std::size_t max_pending_per_node = 200000;
   std::chrono::milliseconds stats_interval{0};  // 0: no periodic stats log
   std::size_t max_payload = 1 << 20;            // PUBLISH payloads beyond it get TOO_LARGE
+  // CURVE (docs/security.md). The backend is a CURVE server admitting only
+  // `node_keys` when they are set, the frontend one admitting only
+  // `publishers` (each within its guilds) when they are set; either needs
+  // `key`, the broker's own pair. Unset: that endpoint speaks NULL.
+  std::optional<CurveKeyPair> key;
+  std::optional<std::vector<NodeKey>> node_keys;
+  std::optional<std::vector<PublisherKey>> publishers;
 };
 
 struct BrokerStats {
@@ -49,6 +61,7 @@ struct BrokerStats {
   std::atomic<std::uint64_t> nodes{0};
   std::atomic<std::uint64_t> acks_fenced{0};   // PUBLISH_ACKs turned into OWNER_CHANGED
   std::atomic<std::uint64_t> deregistered{0};  // nodes that left after a drain
+  std::atomic<std::uint64_t> forbidden{0};     // PUBLISHes outside the publisher's guilds
 };
 
 class Broker {
@@ -90,6 +103,12 @@ class Broker {
   void expire_nodes();
   void log_stats();
   bool frontend_paused() const;
+  // Starts the ZAP handler and makes the secured endpoints CURVE servers.
+  void secure_endpoints();
+  // With publisher keys: true when the sender of `header` may publish to
+  // `guild`; otherwise answers FORBIDDEN and returns false.
+  bool may_publish(const zmq::message_t& publisher, const zmq::message_t& header,
+                   std::uint64_t guild, std::uint64_t ack_id);
 
   zmq::context_t& ctx_;
   BrokerConfig config_;
@@ -111,6 +130,8 @@ class Broker {
   std::unordered_map<std::string, std::deque<Frames>> pending_;
   std::size_t pending_max_ = 0;  // the largest per-node backlog right now
   BrokerStats stats_;
+  std::unique_ptr<ZapHandler> zap_;
+  std::unordered_map<std::string, GuildSet> publisher_guilds_;  // by ZAP User-Id (the name)
 };
 
 }  // namespace hearth

@@ -3,6 +3,7 @@
 #include <type_traits>
 #include <zmq.hpp>
 
+#include "common/curve_keys.hpp"
 #include "common/frames.hpp"
 #include "common/wire.hpp"
 
@@ -18,10 +19,22 @@ zmq::context_t& shared_context() {
   return *ctx;
 }
 
-zmq::socket_t open_dealer(const std::string& endpoint) {
+zmq::socket_t open_dealer(const std::string& endpoint, const std::optional<Curve>& curve) {
   zmq::socket_t s(shared_context(), zmq::socket_type::dealer);
   s.set(zmq::sockopt::linger, 0);
   s.set(zmq::sockopt::sndhwm, 100000);
+  if (curve) {
+    CurveKeyPair own{curve->public_key, curve->secret_key};
+    if (own.secret_key.empty() && own.public_key.empty()) {
+      if (!curve_available()) throw Error("this libzmq was built without CURVE");
+      own = generate_curve_key_pair();
+    }
+    if (!is_z85_key(curve->server_public_key) || !is_z85_key(own.public_key) ||
+        !is_z85_key(own.secret_key)) {
+      throw Error("CURVE keys must be 40-character Z85 strings");
+    }
+    make_curve_client(s, own, curve->server_public_key);
+  }
   try {
     s.connect(endpoint);
   } catch (const zmq::error_t& e) {
@@ -187,13 +200,30 @@ std::size_t poll_socket(zmq::socket_t& s, std::vector<Message>& out,
 
 }  // namespace
 
+Curve Curve::from_files(const std::string& server_public_file,
+                        const std::string& own_secret_file) {
+  try {
+    Curve c;
+    c.server_public_key = load_public_key_file(server_public_file);
+    if (!own_secret_file.empty()) {
+      const CurveKeyPair own = load_secret_key_file(own_secret_file);
+      c.public_key = own.public_key;
+      c.secret_key = own.secret_key;
+    }
+    return c;
+  } catch (const std::exception& e) {
+    throw Error(e.what());
+  }
+}
+
 struct SessionClient::Impl {
   std::string endpoint;
+  std::optional<Curve> curve;
   zmq::socket_t socket;
 };
 
-SessionClient::SessionClient(const std::string& endpoint)
-    : impl_(new Impl{endpoint, open_dealer(endpoint)}) {}
+SessionClient::SessionClient(const std::string& endpoint, const std::optional<Curve>& curve)
+    : impl_(new Impl{endpoint, curve, open_dealer(endpoint, curve)}) {}
 SessionClient::~SessionClient() = default;
 
 void SessionClient::identify(std::uint64_t request_id, std::uint64_t user_id,
@@ -239,7 +269,7 @@ void SessionClient::resume(std::uint64_t request_id, std::uint64_t session_id,
 }
 
 void SessionClient::reconnect() {
-  zmq::socket_t fresh = open_dealer(impl_->endpoint);  // throws before touching the old one
+  zmq::socket_t fresh = open_dealer(impl_->endpoint, impl_->curve);  // throws before touching the old one
   impl_->socket = std::move(fresh);  // closes the old socket (linger 0: its queue is dropped)
 }
 
@@ -265,7 +295,8 @@ struct Publisher::Impl {
   zmq::socket_t socket;
 };
 
-Publisher::Publisher(const std::string& endpoint) : impl_(new Impl{open_dealer(endpoint)}) {}
+Publisher::Publisher(const std::string& endpoint, const std::optional<Curve>& curve)
+    : impl_(new Impl{open_dealer(endpoint, curve)}) {}
 Publisher::~Publisher() = default;
 
 void Publisher::publish(std::uint64_t guild_id, std::uint64_t kind, std::string_view payload,

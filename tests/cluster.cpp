@@ -147,7 +147,8 @@ std::vector<std::string> presence_node_args(const std::string& name, const std::
           "--plugin-required",
           "presence",
           "--plugin-option",
-          "presence.grace_ms=" + std::to_string(grace_ms)};
+          "presence.grace_ms=" + std::to_string(grace_ms),
+          "--insecure"};
 }
 
 std::vector<std::string> all_in_one_args(int base, const std::vector<std::string>& extra) {
