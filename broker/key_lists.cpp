@@ -47,8 +47,9 @@ std::vector<ListLine> read_list(const std::string& path) {
   std::vector<ListLine> lines;
   std::string line;
   for (int number = 1; std::getline(in, line); ++number) {
-    const auto hash = line.find('#');
-    if (hash != std::string::npos) line.erase(hash);
+    // Only whole-line comments: '#' is a Z85 character.
+    const auto start = line.find_first_not_of(" \t");
+    if (start == std::string::npos || line[start] == '#') continue;
     std::istringstream words(line);
     ListLine l{number, {}};
     for (std::string w; words >> w;) l.fields.push_back(w);
@@ -89,7 +90,8 @@ GuildSet GuildSet::parse(const std::string& text) {
   std::sort(set.ranges_.begin(), set.ranges_.end());
   std::vector<std::pair<std::uint64_t, std::uint64_t>> merged;
   for (const auto& r : set.ranges_) {
-    if (!merged.empty() && (merged.back().second == UINT64_MAX || r.first <= merged.back().second + 1)) {
+    if (!merged.empty() &&
+        (merged.back().second == UINT64_MAX || r.first <= merged.back().second + 1)) {
       merged.back().second = std::max(merged.back().second, r.second);
     } else {
       merged.push_back(r);
@@ -152,8 +154,9 @@ std::vector<PublisherKey> load_publisher_keys(const std::string& path) {
   for (const ListLine& l : read_list(path)) {
     const std::string where = path + ":" + std::to_string(l.number);
     if (l.fields.size() != 3) {
-      throw KeyListError(where + ": expected 'NAME KEY GUILDS' (GUILDS: all, or ids and ranges "
-                                 "like 7,100-199)");
+      throw KeyListError(where +
+                         ": expected 'NAME KEY GUILDS' (GUILDS: all, or ids and ranges "
+                         "like 7,100-199)");
     }
     PublisherKey k;
     k.name = l.fields[0];

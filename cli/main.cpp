@@ -83,8 +83,9 @@ int main(int argc, char** argv) {
   } else if (command == "node") {
     desc.add(node_options(false)).add(security_options(SecurityRole::kNode));
   } else if (command == "all-in-one" || command == "demo") {
-    desc.add(broker_options()).add(node_options(true)).add(
-        security_options(SecurityRole::kAllInOne));
+    desc.add(broker_options())
+        .add(node_options(true))
+        .add(security_options(SecurityRole::kAllInOne));
     if (command == "demo") desc.add(demo_options());
   } else {
     std::cerr << "hearth: unknown command '" << command << "'\n\n" << kUsage;

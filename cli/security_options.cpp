@@ -123,8 +123,7 @@ void apply_node_security(const po::variables_map& vm, NodeConfig& c, SecurityRol
       c.broker_public_key =
           or_usage_error([&] { return load_public_key_file(vm["broker-key"].as<std::string>()); });
     } else if (reachable(c.broker)) {
-      refuse_or_warn(vm, "the link to the broker " + c.broker,
-                     "give --key and --broker-key");
+      refuse_or_warn(vm, "the link to the broker " + c.broker, "give --key and --broker-key");
     }
   }
   const std::string mechanism = vm.count("client-security")

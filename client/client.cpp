@@ -19,6 +19,8 @@ zmq::context_t& shared_context() {
   return *ctx;
 }
 
+constexpr int kCurveSendTimeoutMs = 10000;
+
 zmq::socket_t open_dealer(const std::string& endpoint, const std::optional<Curve>& curve) {
   zmq::socket_t s(shared_context(), zmq::socket_type::dealer);
   s.set(zmq::sockopt::linger, 0);
@@ -34,6 +36,7 @@ zmq::socket_t open_dealer(const std::string& endpoint, const std::optional<Curve
       throw Error("CURVE keys must be 40-character Z85 strings");
     }
     make_curve_client(s, own, curve->server_public_key);
+    s.set(zmq::sockopt::sndtimeo, kCurveSendTimeoutMs);
   }
   try {
     s.connect(endpoint);
@@ -43,16 +46,27 @@ zmq::socket_t open_dealer(const std::string& endpoint, const std::optional<Curve
   return s;
 }
 
+// Blocking send. Only a CURVE socket has a send timeout (open_dealer): after
+// the server refused its handshake libzmq holds no connection to queue on, and
+// a send would otherwise wait forever.
+void send_or_throw(zmq::socket_t& s, Frames& f) {
+  if (send_frames(s, f, false) == SendResult::kWouldBlock) {
+    throw Error("could not queue a message within " + std::to_string(kCurveSendTimeoutMs) +
+                " ms: the server refused this client's CURVE handshake (wrong key, or the "
+                "endpoint does not speak CURVE), or the queue stayed full");
+  }
+}
+
 void send_header(zmq::socket_t& s, const wire::HeaderWriter& w) {
   Frames f;
   f.push_back(frame_of(w.view()));
-  send_frames(s, f, false);
+  send_or_throw(s, f);
 }
 
 void send_raw_frames(zmq::socket_t& s, const std::vector<std::string>& frames) {
   Frames f;
   for (const auto& bytes : frames) f.push_back(frame_of(bytes));
-  send_frames(s, f, false);
+  send_or_throw(s, f);
 }
 
 // Decodes one message from a server; malformed input from the server becomes
@@ -200,8 +214,7 @@ std::size_t poll_socket(zmq::socket_t& s, std::vector<Message>& out,
 
 }  // namespace
 
-Curve Curve::from_files(const std::string& server_public_file,
-                        const std::string& own_secret_file) {
+Curve Curve::from_files(const std::string& server_public_file, const std::string& own_secret_file) {
   try {
     Curve c;
     c.server_public_key = load_public_key_file(server_public_file);
@@ -269,7 +282,8 @@ void SessionClient::resume(std::uint64_t request_id, std::uint64_t session_id,
 }
 
 void SessionClient::reconnect() {
-  zmq::socket_t fresh = open_dealer(impl_->endpoint, impl_->curve);  // throws before touching the old one
+  zmq::socket_t fresh =
+      open_dealer(impl_->endpoint, impl_->curve);  // throws before touching the old one
   impl_->socket = std::move(fresh);  // closes the old socket (linger 0: its queue is dropped)
 }
 
@@ -280,7 +294,7 @@ void SessionClient::plugin_message(std::uint64_t session_id, std::uint64_t kind,
   Frames f;
   f.push_back(frame_of(w.view()));
   f.push_back(frame_of(payload));
-  send_frames(impl_->socket, f, false);
+  send_or_throw(impl_->socket, f);
 }
 
 void SessionClient::send_raw(const std::vector<std::string>& frames) {
@@ -306,7 +320,7 @@ void Publisher::publish(std::uint64_t guild_id, std::uint64_t kind, std::string_
   Frames f;
   f.push_back(frame_of(w.view()));
   f.push_back(frame_of(payload));
-  send_frames(impl_->socket, f, false);
+  send_or_throw(impl_->socket, f);
 }
 
 void Publisher::heartbeat(std::uint64_t nonce) {

@@ -28,13 +28,13 @@ using std::chrono::seconds;
 
 TEST(Fencing, AGuildNodeThatHungNeverAcksWhatItsMembersMissed) {
   const int base = port_base() + 15;
-  Process broker("fence-broker", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1),
-                                  "--node-timeout-ms", "1000", "--log-level", "info",
-                                  "--insecure"});
+  Process broker("fence-broker",
+                 {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1),
+                  "--node-timeout-ms", "1000", "--log-level", "info", "--insecure"});
   auto node = [&](const std::string& name, const std::string& roles, int listen) {
-    return std::vector<std::string>{"node",      "--name",   name,          "--roles",
-                                    roles,       "--broker", tcp(base + 1), "--listen",
-                                    tcp(listen), "--shards", "2",           "--heartbeat-ms",
+    return std::vector<std::string>{"node",      "--name",    name,          "--roles",
+                                    roles,       "--broker",  tcp(base + 1), "--listen",
+                                    tcp(listen), "--shards",  "2",           "--heartbeat-ms",
                                     "200",       "--insecure"};
   };
   Process guild_a("fence-guild-a", node("guild-a", "guild", base + 3));

@@ -19,9 +19,9 @@ std::vector<std::string> node_args(const std::string& name, const std::string& r
 
 TEST(Cluster, SeparateProcessesDeliverEveryEventExactlyOnceInOrder) {
   const int base = port_base();
-  Process broker("broker", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1),
-                            "--stats-interval-ms", "1000", "--node-timeout-ms", "5000",
-                            "--insecure"});
+  Process broker("broker",
+                 {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1),
+                  "--stats-interval-ms", "1000", "--node-timeout-ms", "5000", "--insecure"});
   Process g1("guild-1", node_args("guild-1", "guild", base + 1, base + 2));
   Process g2("guild-2", node_args("guild-2", "guild", base + 1, base + 3));
   Process s1("session-1", node_args("session-1", "session", base + 1, base + 4));

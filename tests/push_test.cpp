@@ -541,8 +541,8 @@ namespace {
 // database file.
 TEST_F(PushTest, ADeviceRegisteredOnASessionNodeIsPushedByTheGuildNode) {
   const std::string db = (dir_ / "shared.db").string();
-  Process broker("push-broker", {"broker", "--frontend", tcp(base_), "--backend", tcp(base_ + 1),
-                                 "--insecure"});
+  Process broker("push-broker",
+                 {"broker", "--frontend", tcp(base_), "--backend", tcp(base_ + 1), "--insecure"});
   auto node_args = [&](const std::string& name, const std::string& roles, int listen) {
     return std::vector<std::string>{"node",
                                     "--name",

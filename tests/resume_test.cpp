@@ -102,7 +102,7 @@ std::vector<std::string> node_args(const std::string& name, const std::string& r
                                    int listen) {
   return {"node",     "--name",         name,       "--roles",   roles,
           "--broker", tcp(base + 1),    "--listen", tcp(listen), "--shards",
-          "2",        "--heartbeat-ms", "200",   "--insecure"};
+          "2",        "--heartbeat-ms", "200",      "--insecure"};
 }
 
 TEST(Resume, ConnectionKilledMidBurstResumesWithNoGapOrDuplicate) {

@@ -13,7 +13,9 @@
 // client cannot decode arrives as ServerError(MALFORMED, ref 0); a message type
 // this library does not know is skipped, as the protocol's versioning rule asks.
 // Sends queue in ZeroMQ (up to 100,000 messages) and return at once; they
-// block only while that queue is full.
+// block only while that queue is full. Over CURVE a send that cannot be
+// queued within 10 s throws Error: once the server refused the handshake
+// (wrong key, or an endpoint without CURVE), ZeroMQ has nowhere to queue.
 #pragma once
 
 #include <chrono>
