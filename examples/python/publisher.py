@@ -6,7 +6,7 @@ and epoch (the pair never repeats; a new epoch means the guild's sequence restar
 """
 import argparse
 
-from hearth_client import Publisher
+from hearth_client import Curve, Publisher
 
 
 def main():
@@ -15,9 +15,12 @@ def main():
     p.add_argument("--guild", type=int, required=True)
     p.add_argument("--kind", type=int, default=1)
     p.add_argument("messages", nargs="+")
+    p.add_argument("--server-key", help="the broker's public key file (broker.pub): publish over CURVE")
+    p.add_argument("--key", help="this publisher's secret key file (NAME.key), listed in the broker's --publisher-keys")
     args = p.parse_args()
 
-    pub = Publisher(args.endpoint)
+    pub = Publisher(args.endpoint,
+        curve=Curve(args.server_key, args.key) if args.server_key else None)
     for i, text in enumerate(args.messages, start=1):
         pub.publish(args.guild, args.kind, text.encode(), ack_id=i)
     pending = set(range(1, len(args.messages) + 1))
