@@ -27,15 +27,15 @@ using Clock = std::chrono::steady_clock;
 
 TEST(BrokerRestart, NoAcknowledgedEventIsLostAndNoGuildMoves) {
   const int base = port_base() + 16;
-  const std::vector<std::string> broker_args = {"broker",    "--frontend",  tcp(base),
-                                                "--backend", tcp(base + 1), "--node-timeout-ms",
-                                                "1500",      "--settle-ms", "1000"};
+  const std::vector<std::string> broker_args = {
+      "broker", "--frontend",  tcp(base), "--backend", tcp(base + 1), "--node-timeout-ms",
+      "1500",   "--settle-ms", "1000",    "--insecure"};
   auto broker = std::make_unique<Process>("restart-broker", broker_args);
   auto node = [&](const std::string& name, const std::string& roles, int listen) {
-    return std::vector<std::string>{"node",      "--name",   name,          "--roles",
-                                    roles,       "--broker", tcp(base + 1), "--listen",
-                                    tcp(listen), "--shards", "2",           "--heartbeat-ms",
-                                    "200"};
+    return std::vector<std::string>{"node",      "--name",    name,          "--roles",
+                                    roles,       "--broker",  tcp(base + 1), "--listen",
+                                    tcp(listen), "--shards",  "2",           "--heartbeat-ms",
+                                    "200",       "--insecure"};
   };
   Process guild_a("restart-guild-a", node("guild-a", "guild", base + 3));
   Process guild_b("restart-guild-b", node("guild-b", "guild", base + 4));

@@ -39,13 +39,14 @@ std::vector<std::string> node_args(const std::string& name, const std::string& r
           "--heartbeat-ms",
           "200",
           "--drain-timeout-ms",
-          "10000"};
+          "10000",
+          "--insecure"};
 }
 
 TEST(Handoff, AJoiningAndADrainingGuildNodeLoseNothing) {
   const int base = port_base() + 5;
   Process broker("handoff-broker", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1),
-                                    "--node-timeout-ms", "1500"});
+                                    "--node-timeout-ms", "1500", "--insecure"});
   Process guild_a("handoff-guild-a", node_args("guild-a", "guild", base + 1, base + 3));
   Process session_node("handoff-session", node_args("session-1", "session", base + 1, base + 2));
   ASSERT_TRUE(broker.wait_for_log("with 1 guild node(s) of 2 node(s)", seconds(10)))

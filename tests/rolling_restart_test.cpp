@@ -159,7 +159,7 @@ class Follower {
 TEST(RollingRestart, EveryAcknowledgedEventReachesEveryClientOnceInOrder) {
   const int base = port_base() + 10;
   Process broker("rolling-broker", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1),
-                                    "--node-timeout-ms", "1500"});
+                                    "--node-timeout-ms", "1500", "--insecure"});
   auto args = [&](const std::string& name, const std::string& roles, int listen) {
     return std::vector<std::string>{"node",        "--name",
                                     name,          "--roles",
@@ -169,7 +169,7 @@ TEST(RollingRestart, EveryAcknowledgedEventReachesEveryClientOnceInOrder) {
                                     "2",           "--heartbeat-ms",
                                     "200",         "--drain-window-ms",
                                     "500",         "--drain-timeout-ms",
-                                    "8000"};
+                                    "8000",        "--insecure"};
   };
   const int s1 = base + 2, s2 = base + 3;
   std::map<std::string, std::unique_ptr<Process>> nodes;
