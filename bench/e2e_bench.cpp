@@ -471,6 +471,7 @@ int main(int argc, char** argv) {
     }
   }
   signal(SIGPIPE, SIG_IGN);
+  setvbuf(stdout, nullptr, _IOLBF, 0);
   std::printf("%u connections x %u sessions, %u events of %u bytes, %u in flight\n", o.connections,
               o.multiplex, o.events, o.payload, o.inflight);
   std::printf("%-8s %16s %14s %14s\n", "system", "deliveries/s", "latency p50", "p99");
@@ -480,7 +481,14 @@ int main(int argc, char** argv) {
   for (unsigned t = 0; t < o.trials; ++t) {
     if ((o.only.empty() || o.only == "redis") && o.multiplex == 1) redis.push_back(run_redis(o));
     if (o.only.empty() || o.only == "hearth") hearth.push_back(run_hearth(o, false));
-    if (o.curve) hearth_curve.push_back(run_hearth(o, true));
+    if (o.curve && !hearth.empty()) {
+      hearth_curve.push_back(run_hearth(o, true));
+      // Each pair as it completes: a long run cut short still says something.
+      std::printf("  trial %u: NULL %.0f/s %.3f us/delivery, CURVE %.0f/s %.3f us/delivery\n",
+                  t + 1, hearth.back().deliveries_per_s, hearth.back().cpu_us_per_delivery,
+                  hearth_curve.back().deliveries_per_s, hearth_curve.back().cpu_us_per_delivery);
+      std::fflush(stdout);
+    }
   }
   auto median = [](std::vector<Result>& rs, auto field) {
     std::vector<double> v;
@@ -507,11 +515,6 @@ int main(int argc, char** argv) {
         median(hearth_curve, &Result::deliveries_per_s) / median(hearth, &Result::deliveries_per_s),
         median(hearth_curve, &Result::cpu_us_per_delivery) /
             median(hearth, &Result::cpu_us_per_delivery));
-    for (std::size_t t = 0; t < hearth.size() && t < hearth_curve.size(); ++t) {
-      std::printf("  trial %zu: NULL %.0f/s %.3f us, CURVE %.0f/s %.3f us\n", t + 1,
-                  hearth[t].deliveries_per_s, hearth[t].cpu_us_per_delivery,
-                  hearth_curve[t].deliveries_per_s, hearth_curve[t].cpu_us_per_delivery);
-    }
   }
   return 0;
 }
