@@ -3,6 +3,12 @@
 //
 //   build/bench/hearth_e2e_bench [--connections 1000] [--events 20000] [--inflight 64]
 //       [--payload 100] [--multiplex 1] [--latency-events 200] [--only hearth|redis]
+//       [--curve 1] [--port-base 18400]
+//
+// --curve 1 runs Hearth twice per trial, with NULL and with CURVE on the
+// client endpoint and the publisher's (keys made per run), and prints the
+// ratios: the cost of encryption on the fan-out path. Server CPU is the
+// all-in-one process's user + system time over the run, per delivery.
 //
 // Throughput: one publisher keeps `inflight` events outstanding (an event is
 // done when every session has it); deliveries/s = sessions x events / time.
@@ -18,6 +24,7 @@
 #include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,13 +33,16 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 #include <zmq.hpp>
 
+#include "common/curve_keys.hpp"
 #include "common/frames.hpp"
 #include "common/wire.hpp"
 
@@ -53,6 +63,8 @@ struct Options {
   std::string flush_interval_us = "0";
   std::string server_log = "/dev/null";
   unsigned trials = 3;
+  bool curve = false;  // also run Hearth with CURVE, and compare
+  int port_base = 18400;
 };
 
 pid_t spawn(const std::vector<std::string>& args, const std::string& log = "/dev/null") {
@@ -111,7 +123,22 @@ struct Tracker {
 struct Result {
   double deliveries_per_s = 0;
   double p50_ms = 0, p99_ms = 0;
+  double cpu_us_per_delivery = 0;  // the server process, user + system
 };
+
+// User + system CPU seconds of a process so far (/proc/PID/stat).
+double cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(close + 2));
+  std::string skip;
+  for (int i = 0; i < 11; ++i) fields >> skip;  // state .. cmajflt (fields 3-13)
+  double utime = 0, stime = 0;
+  fields >> utime >> stime;
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
 
 // Drives `publish(i)` keeping `inflight` outstanding, then a latency run.
 Result drive(const Options& o, unsigned per_event,
@@ -165,21 +192,52 @@ Result drive(const Options& o, unsigned per_event,
 
 // ------------------------------------------------------------------ Hearth
 
-Result run_hearth(const Options& o) {
+Result run_hearth(const Options& o, bool curve) {
   const std::string bin = HEARTH_BIN;
-  const pid_t server =
-      spawn({bin, "all-in-one", "--frontend", "tcp://127.0.0.1:18400", "--backend",
-             "tcp://127.0.0.1:18401", "--listen", "tcp://127.0.0.1:18500", "--log-level", "info",
-             "--subscribe-permits", "1024", "--flush-interval-us", o.flush_interval_us,
-             "--stats-interval-ms", "1000"},
-            o.server_log);
+  const std::string frontend = "tcp://127.0.0.1:" + std::to_string(o.port_base);
+  const std::string listen = "tcp://127.0.0.1:" + std::to_string(o.port_base + 100);
+  std::vector<std::string> args = {bin,
+                                   "all-in-one",
+                                   "--frontend",
+                                   frontend,
+                                   "--backend",
+                                   "tcp://127.0.0.1:" + std::to_string(o.port_base + 1),
+                                   "--listen",
+                                   listen,
+                                   "--log-level",
+                                   "info",
+                                   "--subscribe-permits",
+                                   "1024",
+                                   "--flush-interval-us",
+                                   o.flush_interval_us,
+                                   "--stats-interval-ms",
+                                   "1000"};
+  // CURVE: one server pair (the broker's and the embedded node's), one
+  // publisher pair listed for every guild, a fresh pair per client.
+  hearth::CurveKeyPair server_key, publisher_key;
+  const std::string key_dir = "/tmp/hearth-e2e-bench-keys-" + std::to_string(getpid());
+  if (curve) {
+    server_key = hearth::generate_curve_key_pair();
+    publisher_key = hearth::generate_curve_key_pair();
+    mkdir(key_dir.c_str(), 0700);
+    std::ofstream(key_dir + "/server.key") << server_key.secret_key << "\n";
+    std::ofstream(key_dir + "/publishers") << "bench " << publisher_key.public_key << " all\n";
+    for (const char* a : {"--key", "--publisher-keys"}) args.push_back(a);
+    args.insert(args.end() - 1, key_dir + "/server.key");
+    args.push_back(key_dir + "/publishers");
+  }
+  const pid_t server = spawn(args, o.server_log);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   zmq::context_t ctx(2);  // two I/O threads, as the receivers are two
   std::vector<zmq::socket_t> socks;
   for (unsigned c = 0; c < o.connections; ++c) {
     socks.emplace_back(ctx, zmq::socket_type::dealer);
     socks.back().set(zmq::sockopt::linger, 0);
-    socks.back().connect("tcp://127.0.0.1:18500");
+    if (curve) {
+      hearth::make_curve_client(socks.back(), hearth::generate_curve_key_pair(),
+                                server_key.public_key);
+    }
+    socks.back().connect(listen);
     for (unsigned s = 0; s < o.multiplex; ++s) {
       hearth::wire::HeaderWriter w(hearth::protocol::Type::kIdentify, 4);
       w.u64(s).u64(c * o.multiplex + s).str("t").u64_array(std::vector<std::uint64_t>{1});
@@ -232,11 +290,13 @@ Result run_hearth(const Options& o) {
   while (subscribed < sessions) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   zmq::socket_t pub(ctx, zmq::socket_type::dealer);
   pub.set(zmq::sockopt::linger, 0);
-  pub.connect("tcp://127.0.0.1:18400");
+  if (curve) hearth::make_curve_client(pub, publisher_key, server_key.public_key);
+  pub.connect(frontend);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   std::string payload(o.payload, 'h');
   hearth::wire::HeaderWriter header(hearth::protocol::Type::kPublish, 3);
   header.u64(1).u64(1).u64(0);
+  const double cpu_before = cpu_seconds(server);
   Result r = drive(
       o, sessions,
       [&](std::uint64_t i) {
@@ -245,12 +305,19 @@ Result run_hearth(const Options& o) {
         pub.send(zmq::buffer(payload));
       },
       [&](Tracker* t) { tracker.store(t, std::memory_order_release); });
+  const double deliveries = static_cast<double>(o.events + o.latency_events) * sessions;
+  r.cpu_us_per_delivery = (cpu_seconds(server) - cpu_before) * 1e6 / deliveries;
   stop = true;
   rx1.join();
   rx2.join();
   socks.clear();
   pub.close();
   stop_process(server);
+  if (curve) {
+    std::remove((key_dir + "/server.key").c_str());
+    std::remove((key_dir + "/publishers").c_str());
+    rmdir(key_dir.c_str());
+  }
   return r;
 }
 
@@ -284,7 +351,7 @@ void write_all(int fd, const std::string& s) {
 }
 
 Result run_redis(const Options& o) {
-  const int port = 18600;
+  const int port = o.port_base + 200;
   const pid_t server = spawn({"redis-server", "--port", std::to_string(port), "--save", "",
                               "--appendonly", "no", "--maxclients", "10000"});
   const std::string channel = "guild1";
@@ -394,35 +461,60 @@ int main(int argc, char** argv) {
       o.server_log = v;
     else if (k == "--trials")
       o.trials = std::max(1ul, std::stoul(v));
+    else if (k == "--curve")
+      o.curve = v != "0";
+    else if (k == "--port-base")
+      o.port_base = std::stoi(v);
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
     }
   }
   signal(SIGPIPE, SIG_IGN);
+  setvbuf(stdout, nullptr, _IOLBF, 0);
   std::printf("%u connections x %u sessions, %u events of %u bytes, %u in flight\n", o.connections,
               o.multiplex, o.events, o.payload, o.inflight);
   std::printf("%-8s %16s %14s %14s\n", "system", "deliveries/s", "latency p50", "p99");
   // Systems alternate trial by trial so a noisy spell hurts both alike; the
   // median trial of each is reported.
-  std::vector<Result> redis, hearth;
+  std::vector<Result> redis, hearth, hearth_curve;
   for (unsigned t = 0; t < o.trials; ++t) {
     if ((o.only.empty() || o.only == "redis") && o.multiplex == 1) redis.push_back(run_redis(o));
-    if (o.only.empty() || o.only == "hearth") hearth.push_back(run_hearth(o));
+    if (o.only.empty() || o.only == "hearth") hearth.push_back(run_hearth(o, false));
+    if (o.curve && !hearth.empty()) {
+      hearth_curve.push_back(run_hearth(o, true));
+      // Each pair as it completes: a long run cut short still says something.
+      std::printf("  trial %u: NULL %.0f/s %.3f us/delivery, CURVE %.0f/s %.3f us/delivery\n",
+                  t + 1, hearth.back().deliveries_per_s, hearth.back().cpu_us_per_delivery,
+                  hearth_curve.back().deliveries_per_s, hearth_curve.back().cpu_us_per_delivery);
+      std::fflush(stdout);
+    }
   }
-  auto print = [](const char* name, std::vector<Result>& rs) {
+  auto median = [](std::vector<Result>& rs, auto field) {
+    std::vector<double> v;
+    for (auto& r : rs) v.push_back(r.*field);
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  auto print = [&](const char* name, std::vector<Result>& rs) {
     if (rs.empty()) return;
-    auto median = [&](auto field) {
-      std::vector<double> v;
-      for (auto& r : rs) v.push_back(r.*field);
-      std::sort(v.begin(), v.end());
-      return v[v.size() / 2];
-    };
-    std::printf("%-8s %16.0f %11.2f ms %11.2f ms   (median of %zu)\n", name,
-                median(&Result::deliveries_per_s), median(&Result::p50_ms), median(&Result::p99_ms),
-                rs.size());
+    std::printf("%-8s %16.0f %11.2f ms %11.2f ms   (median of %zu)", name,
+                median(rs, &Result::deliveries_per_s), median(rs, &Result::p50_ms),
+                median(rs, &Result::p99_ms), rs.size());
+    if (name[0] == 'h') {
+      std::printf("  server CPU %.3f us/delivery", median(rs, &Result::cpu_us_per_delivery));
+    }
+    std::printf("\n");
   };
   print("redis", redis);
   print("hearth", hearth);
+  print("h-curve", hearth_curve);
+  if (!hearth.empty() && !hearth_curve.empty()) {
+    std::printf(
+        "CURVE / NULL: deliveries/s %.3fx, server CPU per delivery %.3fx\n",
+        median(hearth_curve, &Result::deliveries_per_s) / median(hearth, &Result::deliveries_per_s),
+        median(hearth_curve, &Result::cpu_us_per_delivery) /
+            median(hearth, &Result::cpu_us_per_delivery));
+  }
   return 0;
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "broker/zap_handler.hpp"
 #include "common/internal.hpp"
 #include "common/wall_clock.hpp"
 #include "common/wire.hpp"
@@ -52,6 +53,7 @@ Broker::Broker(zmq::context_t& ctx, BrokerConfig config)
 Broker::~Broker() = default;
 
 void Broker::bind() {
+  secure_endpoints();
   bind_or_explain(frontend_, config_.frontend, "publisher");
   bind_or_explain(backend_, config_.backend, "node");
   if (!config_.local_backend.empty()) bind_or_explain(backend_, config_.local_backend, "node");
@@ -64,6 +66,43 @@ void Broker::bind() {
       "bytes",
       config_.max_memory ? std::to_string(config_.max_memory >> 20) + " MiB" : "none",
       config_.max_pending_bytes_per_node >> 20, config_.max_frame);
+}
+
+void Broker::secure_endpoints() {
+  if (!config_.key) return;
+  std::map<std::string, ZapDomain> domains;
+  if (config_.node_keys) {
+    auto& d = domains["hearth-backend"];
+    for (const auto& k : *config_.node_keys) d.keys[k.public_key] = k.name;
+    make_curve_server(backend_, *config_.key, "hearth-backend");
+  }
+  if (config_.publishers) {
+    auto& d = domains["hearth-frontend"];
+    for (const auto& k : *config_.publishers) {
+      d.keys[k.public_key] = k.name;
+      publisher_guilds_[k.name] = k.guilds;
+    }
+    make_curve_server(frontend_, *config_.key, "hearth-frontend");
+  }
+  // A node sharing this context (all-in-one) serves CURVE clients with any
+  // key: users authenticate by token.
+  domains["hearth-clients"].any_key = true;
+  zap_ = std::make_unique<ZapHandler>(ctx_, std::move(domains));
+}
+
+bool Broker::may_publish(const zmq::message_t& publisher, const zmq::message_t& header,
+                         std::uint64_t guild, std::uint64_t ack_id) {
+  // libzmq tags every message of a CURVE connection with the User-Id the ZAP
+  // handler gave it: the publisher's name from the key list.
+  const char* user = zmq_msg_gets(header.handle(), "User-Id");
+  const auto it = user ? publisher_guilds_.find(user) : publisher_guilds_.end();
+  if (it != publisher_guilds_.end() && it->second.contains(guild)) return true;
+  ++stats_.forbidden;
+  reply_error(publisher, Code::kForbidden,
+              "publisher '" + std::string(user ? user : "?") + "' may not publish to guild " +
+                  std::to_string(guild),
+              ack_id);
+  return false;
 }
 
 bool Broker::frontend_paused() const {
@@ -184,6 +223,7 @@ void Broker::on_frontend(Frames& frames) {
         reply_error(frames[0], r.error().code, r.error().text, ack_id ? ack_id : r.peek_u64(2));
         return;
       }
+      if (!publisher_guilds_.empty() && !may_publish(frames[0], frames[1], guild, ack_id)) return;
       if (memory_.above()) return refuse_for_memory(frames[0], ack_id);
       ++stats_.published;
       std::string owner;
@@ -490,11 +530,11 @@ void Broker::flush_pending() {
 void Broker::log_stats() {
   spdlog::info(
       "broker stats: nodes={} guild_nodes={} published={} routed={} malformed={} no_route={} "
-      "dropped={} acks_fenced={} too_large={} refused_memory={} rss_mib={}",
+      "dropped={} acks_fenced={} too_large={} refused_memory={} forbidden={} rss_mib={}",
       stats_.nodes.load(), stats_.guild_nodes.load(), stats_.published.load(), stats_.routed.load(),
       stats_.malformed.load(), stats_.no_route.load(), stats_.dropped_full.load(),
       stats_.acks_fenced.load(), stats_.too_large.load(), stats_.refused_memory.load(),
-      resident_bytes() >> 20);
+      stats_.forbidden.load(), resident_bytes() >> 20);
 }
 
 }  // namespace hearth

@@ -8,18 +8,23 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <zmq.hpp>
 
+#include "broker/key_lists.hpp"
 #include "broker/membership.hpp"
 #include "broker/ring.hpp"
+#include "common/curve_keys.hpp"
 #include "common/frames.hpp"
 #include "common/memory_ceiling.hpp"
 #include "common/pipe_bytes.hpp"
 #include "common/wire.hpp"
 
 namespace hearth {
+
+class ZapHandler;
 
 struct BrokerConfig {
   std::string frontend = "tcp://127.0.0.1:7400";  // publishers (ROUTER)
@@ -48,6 +53,13 @@ struct BrokerConfig {
   // its high-water mark is this divided by max_frame (at least 1).
   std::size_t frontend_buffer = 256 << 20;
   std::uint64_t max_memory = 0;  // RSS above which PUBLISH gets OVERLOADED; 0: none
+  // CURVE (docs/security.md). The backend is a CURVE server admitting only
+  // `node_keys` when they are set, the frontend one admitting only
+  // `publishers` (each within its guilds) when they are set; either needs
+  // `key`, the broker's own pair. Unset: that endpoint speaks NULL.
+  std::optional<CurveKeyPair> key;
+  std::optional<std::vector<NodeKey>> node_keys;
+  std::optional<std::vector<PublisherKey>> publishers;
 };
 
 // libzmq's receive high-water mark (messages) for the publisher socket.
@@ -66,6 +78,7 @@ struct BrokerStats {
   std::atomic<std::uint64_t> deregistered{0};    // nodes that left after a drain
   std::atomic<std::uint64_t> too_large{0};       // PUBLISHes refused for their payload size
   std::atomic<std::uint64_t> refused_memory{0};  // PUBLISHes refused above --max-memory
+  std::atomic<std::uint64_t> forbidden{0};       // PUBLISHes outside the publisher's guilds
 };
 
 class Broker {
@@ -110,6 +123,12 @@ class Broker {
   // Bytes queued for `node`, here and in libzmq's pipe to it.
   const std::shared_ptr<PipeBytes>& pipe_bytes(const std::string& node);
   void refuse_for_memory(const zmq::message_t& publisher, std::uint64_t ack_id);
+  // Starts the ZAP handler and makes the secured endpoints CURVE servers.
+  void secure_endpoints();
+  // With publisher keys: true when the sender of `header` may publish to
+  // `guild`; otherwise answers FORBIDDEN and returns false.
+  bool may_publish(const zmq::message_t& publisher, const zmq::message_t& header,
+                   std::uint64_t guild, std::uint64_t ack_id);
 
   zmq::context_t& ctx_;
   BrokerConfig config_;
@@ -133,6 +152,8 @@ class Broker {
   std::unordered_map<std::string, std::shared_ptr<PipeBytes>> node_bytes_;
   MemoryCeiling memory_;
   BrokerStats stats_;
+  std::unique_ptr<ZapHandler> zap_;
+  std::unordered_map<std::string, GuildSet> publisher_guilds_;  // by ZAP User-Id (the name)
 };
 
 }  // namespace hearth

@@ -11,6 +11,7 @@
 
 #include "cli/options.hpp"
 #include "cli/run_modes.hpp"
+#include "cli/security_options.hpp"
 
 namespace {
 
@@ -21,6 +22,7 @@ Commands:
   demo         all-in-one plus a demo workload with live output
   broker       the routing broker: membership, the ring, routing
   node         a node hosting guilds, sessions, or both
+  keygen       write a CURVE key pair (NAME.key, NAME.pub) for --key and the key lists
 
 'hearth COMMAND --help' lists every option of a command. Options may also come
 from an INI file given with --config FILE.
@@ -72,14 +74,24 @@ int main(int argc, char** argv) {
     std::cout << kUsage;
     return 0;
   }
+  if (command == "keygen") {
+    try {
+      return run_keygen(argc - first + 1, argv + first - 1);
+    } catch (const std::exception& e) {
+      std::cerr << "hearth keygen: " << e.what() << "\n";
+      return 2;
+    }
+  }
   po::options_description desc;
   desc.add(common_options());
   if (command == "broker") {
-    desc.add(broker_options());
+    desc.add(broker_options()).add(security_options(SecurityRole::kBroker));
   } else if (command == "node") {
-    desc.add(node_options(false));
+    desc.add(node_options(false)).add(security_options(SecurityRole::kNode));
   } else if (command == "all-in-one" || command == "demo") {
-    desc.add(broker_options()).add(node_options(true));
+    desc.add(broker_options())
+        .add(node_options(true))
+        .add(security_options(SecurityRole::kAllInOne));
     if (command == "demo") desc.add(demo_options());
   } else {
     std::cerr << "hearth: unknown command '" << command << "'\n\n" << kUsage;

@@ -4,6 +4,7 @@
 #include <type_traits>
 #include <zmq.hpp>
 
+#include "common/curve_keys.hpp"
 #include "common/frames.hpp"
 #include "common/pipe_bytes.hpp"
 #include "common/wire.hpp"
@@ -20,10 +21,25 @@ zmq::context_t& shared_context() {
   return *ctx;
 }
 
-zmq::socket_t open_dealer(const std::string& endpoint) {
+constexpr int kCurveSendTimeoutMs = 10000;
+
+zmq::socket_t open_dealer(const std::string& endpoint, const std::optional<Curve>& curve) {
   zmq::socket_t s(shared_context(), zmq::socket_type::dealer);
   s.set(zmq::sockopt::linger, 0);
   s.set(zmq::sockopt::sndhwm, 100000);
+  if (curve) {
+    CurveKeyPair own{curve->public_key, curve->secret_key};
+    if (own.secret_key.empty() && own.public_key.empty()) {
+      if (!curve_available()) throw Error("this libzmq was built without CURVE");
+      own = generate_curve_key_pair();
+    }
+    if (!is_z85_key(curve->server_public_key) || !is_z85_key(own.public_key) ||
+        !is_z85_key(own.secret_key)) {
+      throw Error("CURVE keys must be 40-character Z85 strings");
+    }
+    make_curve_client(s, own, curve->server_public_key);
+    s.set(zmq::sockopt::sndtimeo, kCurveSendTimeoutMs);
+  }
   try {
     s.connect(endpoint);
   } catch (const zmq::error_t& e) {
@@ -32,16 +48,27 @@ zmq::socket_t open_dealer(const std::string& endpoint) {
   return s;
 }
 
+// Blocking send. Only a CURVE socket has a send timeout (open_dealer): after
+// the server refused its handshake libzmq holds no connection to queue on, and
+// a send would otherwise wait forever.
+void send_or_throw(zmq::socket_t& s, Frames& f) {
+  if (send_frames(s, f, false) == SendResult::kWouldBlock) {
+    throw Error("could not queue a message within " + std::to_string(kCurveSendTimeoutMs) +
+                " ms: the server refused this client's CURVE handshake (wrong key, or the "
+                "endpoint does not speak CURVE), or the queue stayed full");
+  }
+}
+
 void send_header(zmq::socket_t& s, const wire::HeaderWriter& w) {
   Frames f;
   f.push_back(frame_of(w.view()));
-  send_frames(s, f, false);
+  send_or_throw(s, f);
 }
 
 void send_raw_frames(zmq::socket_t& s, const std::vector<std::string>& frames) {
   Frames f;
   for (const auto& bytes : frames) f.push_back(frame_of(bytes));
-  send_frames(s, f, false);
+  send_or_throw(s, f);
 }
 
 // Decodes one message from a server; malformed input from the server becomes
@@ -189,13 +216,29 @@ std::size_t poll_socket(zmq::socket_t& s, std::vector<Message>& out,
 
 }  // namespace
 
+Curve Curve::from_files(const std::string& server_public_file, const std::string& own_secret_file) {
+  try {
+    Curve c;
+    c.server_public_key = load_public_key_file(server_public_file);
+    if (!own_secret_file.empty()) {
+      const CurveKeyPair own = load_secret_key_file(own_secret_file);
+      c.public_key = own.public_key;
+      c.secret_key = own.secret_key;
+    }
+    return c;
+  } catch (const std::exception& e) {
+    throw Error(e.what());
+  }
+}
+
 struct SessionClient::Impl {
   std::string endpoint;
+  std::optional<Curve> curve;
   zmq::socket_t socket;
 };
 
-SessionClient::SessionClient(const std::string& endpoint)
-    : impl_(new Impl{endpoint, open_dealer(endpoint)}) {}
+SessionClient::SessionClient(const std::string& endpoint, const std::optional<Curve>& curve)
+    : impl_(new Impl{endpoint, curve, open_dealer(endpoint, curve)}) {}
 SessionClient::~SessionClient() = default;
 
 void SessionClient::identify(std::uint64_t request_id, std::uint64_t user_id,
@@ -241,7 +284,8 @@ void SessionClient::resume(std::uint64_t request_id, std::uint64_t session_id,
 }
 
 void SessionClient::reconnect() {
-  zmq::socket_t fresh = open_dealer(impl_->endpoint);  // throws before touching the old one
+  zmq::socket_t fresh =
+      open_dealer(impl_->endpoint, impl_->curve);  // throws before touching the old one
   impl_->socket = std::move(fresh);  // closes the old socket (linger 0: its queue is dropped)
 }
 
@@ -252,7 +296,7 @@ void SessionClient::plugin_message(std::uint64_t session_id, std::uint64_t kind,
   Frames f;
   f.push_back(frame_of(w.view()));
   f.push_back(frame_of(payload));
-  send_frames(impl_->socket, f, false);
+  send_or_throw(impl_->socket, f);
 }
 
 void SessionClient::send_raw(const std::vector<std::string>& frames) {
@@ -283,10 +327,13 @@ struct Publisher::Impl {
 };
 
 Publisher::Publisher(const std::string& endpoint, std::chrono::milliseconds send_timeout,
-                     std::size_t max_queued_bytes)
-    : impl_(new Impl{open_dealer(endpoint), send_timeout, max_queued_bytes}) {
+                     std::size_t max_queued_bytes, const std::optional<Curve>& curve)
+    : impl_(new Impl{open_dealer(endpoint, curve), send_timeout, max_queued_bytes}) {
   impl_->socket.set(zmq::sockopt::sndtimeo, static_cast<int>(send_timeout.count()));
 }
+
+Publisher::Publisher(const std::string& endpoint, const std::optional<Curve>& curve)
+    : Publisher(endpoint, std::chrono::seconds(5), 64 << 20, curve) {}
 Publisher::~Publisher() = default;
 
 bool Publisher::publish(std::uint64_t guild_id, std::uint64_t kind, std::string_view payload,

@@ -223,6 +223,8 @@ const char* code_name(Code code) {
       return "RESUME_GAP";
     case Code::kOwnerChanged:
       return "OWNER_CHANGED";
+    case Code::kForbidden:
+      return "FORBIDDEN";
   }
   return "UNKNOWN_CODE";
 }

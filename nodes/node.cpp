@@ -71,6 +71,9 @@ void Node::bind() {
   broker_.set(zmq::sockopt::linger, 0);
   broker_.set(zmq::sockopt::sndhwm, 100000);
   broker_.set(zmq::sockopt::rcvhwm, 100000);
+  if (config_.key && !config_.broker_public_key.empty()) {
+    make_curve_client(broker_, *config_.key, config_.broker_public_key);
+  }
   broker_.connect(config_.broker);
 
   if (config_.session_role) {
@@ -84,6 +87,9 @@ void Node::bind() {
     clients_.set(zmq::sockopt::backlog, 4096);
     clients_.set(zmq::sockopt::maxmsgsize,
                  static_cast<std::int64_t>(config_.max_payload + wire::kMaxHeaderBytes));
+    if (config_.key && config_.clients_curve) {
+      make_curve_server(clients_, *config_.key, "hearth-clients");
+    }
     bind_or_explain(clients_, config_.listen, "client");
   }
 
@@ -98,10 +104,14 @@ void Node::bind() {
     shards_.push_back(std::make_unique<Shard>(i, *shared_));
     shards_.back()->start();
   }
-  spdlog::info("node '{}': roles {}{}, {} shard(s), broker {}{}", config_.name,
+  const bool broker_curve = config_.key && !config_.broker_public_key.empty();
+  const bool clients_curve = config_.key && config_.clients_curve;
+  spdlog::info("node '{}': roles {}{}, {} shard(s), broker {} ({}){}", config_.name,
                config_.guild_role ? "guild " : "", config_.session_role ? "session" : "",
-               config_.shards, config_.broker,
-               config_.session_role ? ", clients on " + config_.listen : "");
+               config_.shards, config_.broker, broker_curve ? "CURVE" : "NULL",
+               config_.session_role
+                   ? ", clients on " + config_.listen + (clients_curve ? " (CURVE)" : " (NULL)")
+                   : "");
   if (config_.session_role)
     spdlog::warn("node '{}': tokens: {}", config_.name, tokens_->describe());
   spdlog::info("node '{}': memory ceiling {} (--max-memory)", config_.name,

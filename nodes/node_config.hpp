@@ -5,8 +5,10 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "common/curve_keys.hpp"
 #include "nodes/auth.hpp"
 #include "nodes/plugin_host.hpp"
 
@@ -76,6 +78,14 @@ struct NodeConfig {
 
   std::vector<PluginSpec> plugins;
   PluginLimits plugin_limits;
+
+  // CURVE (docs/security.md). With `key` and `broker_public_key`, the broker
+  // link is a CURVE client that accepts only that broker. With `key` and
+  // `clients_curve`, the client endpoint is a CURVE server (any client key:
+  // users authenticate by token); otherwise it speaks NULL.
+  std::optional<CurveKeyPair> key;
+  std::string broker_public_key;
+  bool clients_curve = false;
 };
 
 }  // namespace hearth

@@ -28,9 +28,9 @@ using Clock = std::chrono::steady_clock;
 
 TEST(BrokerRestart, NoAcknowledgedEventIsLostAndNoGuildMoves) {
   const int base = port_base() + 16;
-  const std::vector<std::string> broker_args = {"broker",    "--frontend",  tcp(base),
-                                                "--backend", tcp(base + 1), "--node-timeout-ms",
-                                                "1500",      "--settle-ms", "1000"};
+  const std::vector<std::string> broker_args = {
+      "broker", "--frontend",  tcp(base), "--backend", tcp(base + 1), "--node-timeout-ms",
+      "1500",   "--settle-ms", "1000",    "--insecure"};
   auto broker = std::make_unique<Process>("restart-broker", broker_args);
   Process guild_a("restart-guild-a", node_args("guild-a", "guild", base + 1, base + 3));
   Process guild_b("restart-guild-b", node_args("guild-b", "guild", base + 1, base + 4));

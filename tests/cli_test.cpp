@@ -72,10 +72,14 @@ TEST(Cli, ConfigFileSuppliesOptionsAndRejectsUnknownKeys) {
 
 TEST(Cli, PortInUseIsReportedWithTheEndpoint) {
   const int base = port_base() + 18;
-  Process first("port-owner", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1)});
+  Process first("port-owner",
+                {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1), "--insecure"});
   ASSERT_TRUE(first.wait_for_log("publishers on", std::chrono::seconds(5)));
   std::string out;
-  EXPECT_EQ(run_hearth({"broker", "--frontend", tcp(base), "--backend", tcp(base + 1)}, &out), 1);
+  EXPECT_EQ(
+      run_hearth({"broker", "--frontend", tcp(base), "--backend", tcp(base + 1), "--insecure"},
+                 &out),
+      1);
   EXPECT_NE(out.find(tcp(base)), std::string::npos) << out;
 }
 

@@ -29,8 +29,9 @@ using std::chrono::seconds;
 
 TEST(Fencing, AGuildNodeThatHungNeverAcksWhatItsMembersMissed) {
   const int base = port_base() + 15;
-  Process broker("fence-broker", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1),
-                                  "--node-timeout-ms", "1000", "--log-level", "info"});
+  Process broker("fence-broker",
+                 {"broker", "--insecure", "--frontend", tcp(base), "--backend", tcp(base + 1),
+                  "--node-timeout-ms", "1000", "--log-level", "info"});
   Process guild_a("fence-guild-a", node_args("guild-a", "guild", base + 1, base + 3));
   Process guild_b("fence-guild-b", node_args("guild-b", "guild", base + 1, base + 4));
   Process session_node("fence-session", node_args("session-1", "session", base + 1, base + 2));

@@ -30,8 +30,8 @@ std::vector<std::string> guild_node(const std::string& name, int broker_port, in
 
 TEST(Handoff, AJoiningAndADrainingGuildNodeLoseNothing) {
   const int base = port_base() + 5;
-  Process broker("handoff-broker", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1),
-                                    "--node-timeout-ms", "1500"});
+  Process broker("handoff-broker", {"broker", "--insecure", "--frontend", tcp(base), "--backend",
+                                    tcp(base + 1), "--node-timeout-ms", "1500"});
   Process guild_a("handoff-guild-a", guild_node("guild-a", base + 1, base + 3));
   Process session_node("handoff-session", node_args("session-1", "session", base + 1, base + 2));
   ASSERT_TRUE(broker.wait_for_log("with 1 guild node(s) of 2 node(s)", seconds(10)))

@@ -14,13 +14,14 @@ std::vector<std::string> node_args(const std::string& name, const std::string& r
           roles,       "--broker",    tcp(broker), "--listen",
           tcp(listen), "--shards",    "2",         "--heartbeat-ms",
           "200",       "--log-level", "info",      "--stats-interval-ms",
-          "1000"};
+          "1000",      "--insecure"};
 }
 
 TEST(Cluster, SeparateProcessesDeliverEveryEventExactlyOnceInOrder) {
   const int base = port_base();
-  Process broker("broker", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1),
-                            "--stats-interval-ms", "1000", "--node-timeout-ms", "5000"});
+  Process broker("broker",
+                 {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1),
+                  "--stats-interval-ms", "1000", "--node-timeout-ms", "5000", "--insecure"});
   Process g1("guild-1", node_args("guild-1", "guild", base + 1, base + 2));
   Process g2("guild-2", node_args("guild-2", "guild", base + 1, base + 3));
   Process s1("session-1", node_args("session-1", "session", base + 1, base + 4));
@@ -49,7 +50,7 @@ TEST(Cluster, AllInOneDeliversEveryEventExactlyOnceInOrder) {
 TEST(Cluster, LostGuildNodeLeavesTheRingAndItsSessionsMoveToTheSurvivor) {
   const int base = port_base() + 10;
   Process broker("broker-loss", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1),
-                                 "--node-timeout-ms", "1000"});
+                                 "--node-timeout-ms", "1000", "--insecure"});
   Process g1("loss-guild-1", node_args("guild-1", "guild", base + 1, base + 2));
   Process g2("loss-guild-2", node_args("guild-2", "guild", base + 1, base + 3));
   Process s1("loss-session-1", node_args("session-1", "session", base + 1, base + 4));

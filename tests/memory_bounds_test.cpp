@@ -99,9 +99,11 @@ class StoppedReader {
 // SLOW_CONSUMER, and a client that reads gets every event, in order.
 TEST(MemoryBounds, StoppedReadersCostAtMostTheirOutputLimit) {
   const int base = port_base();
-  Process broker("mem-broker", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1)});
-  Process node("mem-node", {"node", "--name", "n1", "--broker", tcp(base + 1), "--listen",
-                            tcp(base + 2), "--shards", "2", "--stats-interval-ms", "1000"});
+  Process broker("mem-broker",
+                 {"broker", "--insecure", "--frontend", tcp(base), "--backend", tcp(base + 1)});
+  Process node("mem-node",
+               {"node", "--insecure", "--name", "n1", "--broker", tcp(base + 1), "--listen",
+                tcp(base + 2), "--shards", "2", "--stats-interval-ms", "1000"});
   ASSERT_TRUE(broker.wait_for_log("with 1 guild node(s)", 10s)) << broker.log();
 
   constexpr std::uint64_t kGuild = 9;
@@ -171,9 +173,10 @@ TEST(MemoryBounds, StoppedReadersCostAtMostTheirOutputLimit) {
 // stays within 64 MiB of where it started, and it ends within 16 MiB.
 TEST(MemoryBounds, TenMegabytePublishesGetTooLargeAndBrokerStaysSmall) {
   const int base = port_base() + 3;
-  Process broker("big-broker", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1)});
-  Process node("big-node", {"node", "--name", "n1", "--broker", tcp(base + 1), "--listen",
-                            tcp(base + 2), "--shards", "1"});
+  Process broker("big-broker",
+                 {"broker", "--insecure", "--frontend", tcp(base), "--backend", tcp(base + 1)});
+  Process node("big-node", {"node", "--insecure", "--name", "n1", "--broker", tcp(base + 1),
+                            "--listen", tcp(base + 2), "--shards", "1"});
   ASSERT_TRUE(broker.wait_for_log("with 1 guild node(s)", 10s)) << broker.log();
 
   hc::Publisher pub(tcp(base));
@@ -248,12 +251,28 @@ TEST(MemoryBounds, TenMegabytePublishesGetTooLargeAndBrokerStaysSmall) {
 // connection even though it never reached the hard limit.
 TEST(MemoryBounds, SoftOutputLimitHeldTooLongClosesTheConnection) {
   const int base = port_base() + 6;
-  Process broker("soft-broker", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1)});
-  Process node("soft-node",
-               {"node", "--name", "n1", "--broker", tcp(base + 1), "--listen", tcp(base + 2),
-                "--shards", "1", "--client-output-soft-bytes", "262144", "--client-output-soft-ms",
-                "300", "--client-output-hard-bytes", "536870912", "--client-backlog", "100000",
-                "--client-backlog-bytes", "536870912"});
+  Process broker("soft-broker",
+                 {"broker", "--insecure", "--frontend", tcp(base), "--backend", tcp(base + 1)});
+  Process node("soft-node", {"node",
+                             "--insecure",
+                             "--name",
+                             "n1",
+                             "--broker",
+                             tcp(base + 1),
+                             "--listen",
+                             tcp(base + 2),
+                             "--shards",
+                             "1",
+                             "--client-output-soft-bytes",
+                             "262144",
+                             "--client-output-soft-ms",
+                             "300",
+                             "--client-output-hard-bytes",
+                             "536870912",
+                             "--client-backlog",
+                             "100000",
+                             "--client-backlog-bytes",
+                             "536870912"});
   ASSERT_TRUE(broker.wait_for_log("with 1 guild node(s)", 10s)) << broker.log();
   zmq::context_t ctx(1);
   StoppedReader reader(ctx, tcp(base + 2), 5, 9);
@@ -275,10 +294,10 @@ TEST(MemoryBounds, SoftOutputLimitHeldTooLongClosesTheConnection) {
 TEST(MemoryBounds, AboveTheMemoryCeilingNewWorkIsRefused) {
   const int base = port_base() + 9;
   // One byte: always above it.
-  Process broker("ceiling-broker", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1),
-                                    "--max-memory", "1"});
-  Process node("ceiling-node", {"node", "--name", "n1", "--broker", tcp(base + 1), "--listen",
-                                tcp(base + 2), "--shards", "1", "--max-memory", "1"});
+  Process broker("ceiling-broker", {"broker", "--insecure", "--frontend", tcp(base), "--backend",
+                                    tcp(base + 1), "--max-memory", "1"});
+  Process node("ceiling-node", {"node", "--insecure", "--name", "n1", "--broker", tcp(base + 1),
+                                "--listen", tcp(base + 2), "--shards", "1", "--max-memory", "1"});
   ASSERT_TRUE(broker.wait_for_log("with 1 guild node(s)", 10s)) << broker.log();
 
   hc::SessionClient client(tcp(base + 2));
@@ -341,10 +360,10 @@ TEST(MemoryBounds, AboveTheMemoryCeilingNewWorkIsRefused) {
 TEST(MemoryBounds, PublisherToAStoppedNodeTimesOutAndTheBrokerStaysBounded) {
   const int base = port_base() + 12;
   Process broker("bp-broker",
-                 {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1),
+                 {"broker", "--insecure", "--frontend", tcp(base), "--backend", tcp(base + 1),
                   "--node-timeout-ms", "60000", "--max-pending-bytes-per-node", "8388608"});
-  Process node("bp-node", {"node", "--name", "n1", "--broker", tcp(base + 1), "--listen",
-                           tcp(base + 2), "--shards", "1"});
+  Process node("bp-node", {"node", "--insecure", "--name", "n1", "--broker", tcp(base + 1),
+                           "--listen", tcp(base + 2), "--shards", "1"});
   ASSERT_TRUE(broker.wait_for_log("with 1 guild node(s)", 10s)) << broker.log();
   hc::Publisher pub(tcp(base), 300ms);
   ASSERT_TRUE(pub.publish(1, 1, "warm", 1));

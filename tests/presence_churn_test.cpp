@@ -187,7 +187,8 @@ class PresenceFleet {
 
 TEST(PresenceChurn, EverySessionsViewEqualsTheTruthAfterChurn) {
   const int base = port_base();
-  Process broker("p-broker", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1)});
+  Process broker("p-broker",
+                 {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1), "--insecure"});
   Process g1("p-guild-1", presence_node_args("guild-1", "guild", base + 1, base + 2, 300));
   Process g2("p-guild-2", presence_node_args("guild-2", "guild", base + 1, base + 3, 300));
   Process s1("p-session-1", presence_node_args("session-1", "session", base + 1, base + 4, 300));

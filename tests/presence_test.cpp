@@ -710,7 +710,7 @@ TEST(PresenceMove, AGuildThatMovesIsRebuiltFromLiveSessionsWithoutFlaps) {
   const int base = port_base();
   // Guild 1 lives on guild-1 until guild-1 dies; then the ring moves it.
   Process broker("move-broker", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1),
-                                 "--node-timeout-ms", "1000", "--pin", "1=guild-1"});
+                                 "--node-timeout-ms", "1000", "--pin", "1=guild-1", "--insecure"});
   Process g1("move-guild-1", presence_node_args("guild-1", "guild", base + 1, base + 2, 2000));
   Process g2("move-guild-2", presence_node_args("guild-2", "guild", base + 1, base + 3, 2000));
   Process s1("move-session-1",

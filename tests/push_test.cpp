@@ -541,7 +541,8 @@ namespace {
 // database file.
 TEST_F(PushTest, ADeviceRegisteredOnASessionNodeIsPushedByTheGuildNode) {
   const std::string db = (dir_ / "shared.db").string();
-  Process broker("push-broker", {"broker", "--frontend", tcp(base_), "--backend", tcp(base_ + 1)});
+  Process broker("push-broker",
+                 {"broker", "--frontend", tcp(base_), "--backend", tcp(base_ + 1), "--insecure"});
   auto node_args = [&](const std::string& name, const std::string& roles, int listen) {
     return std::vector<std::string>{"node",
                                     "--name",
@@ -565,7 +566,8 @@ TEST_F(PushTest, ADeviceRegisteredOnASessionNodeIsPushedByTheGuildNode) {
                                     "--plugin-option",
                                     "push.ca_file=" + cert_,
                                     "--plugin-option",
-                                    "push.db=" + db};
+                                    "push.db=" + db,
+                                    "--insecure"};
   };
   Process guilds("push-guild-node", node_args("guild-1", "guild", base_ + 3));
   Process sessions("push-session-node", node_args("session-1", "session", base_ + 4));

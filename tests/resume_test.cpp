@@ -95,14 +95,14 @@ struct Watcher {
 
 std::vector<std::string> cluster_broker_args(int base) {
   return {"broker", "--frontend",  tcp(base), "--backend", tcp(base + 1), "--node-timeout-ms",
-          "1000",   "--log-level", "info"};
+          "1000",   "--log-level", "info",    "--insecure"};
 }
 
 std::vector<std::string> node_args(const std::string& name, const std::string& roles, int base,
                                    int listen) {
   return {"node",     "--name",         name,       "--roles",   roles,
           "--broker", tcp(base + 1),    "--listen", tcp(listen), "--shards",
-          "2",        "--heartbeat-ms", "200"};
+          "2",        "--heartbeat-ms", "200",      "--insecure"};
 }
 
 TEST(Resume, ConnectionKilledMidBurstResumesWithNoGapOrDuplicate) {

@@ -160,7 +160,7 @@ class Follower {
 TEST(RollingRestart, EveryAcknowledgedEventReachesEveryClientOnceInOrder) {
   const int base = port_base() + 10;
   Process broker("rolling-broker", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1),
-                                    "--node-timeout-ms", "1500"});
+                                    "--node-timeout-ms", "1500", "--insecure"});
   auto args = [&](const std::string& name, const std::string& roles, int listen) {
     return node_args(name, roles, base + 1, listen,
                      {"--drain-window-ms", "500", "--drain-timeout-ms", "8000"});

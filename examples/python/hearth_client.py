@@ -16,7 +16,8 @@ CODES = {
     0: "OK", 1: "MALFORMED", 2: "UNSUPPORTED_VERSION", 3: "UNKNOWN_TYPE", 4: "TOO_LARGE",
     5: "AUTH_FAILED", 6: "NO_ROUTE", 7: "UNKNOWN_SESSION", 8: "SLOW_CONSUMER",
     9: "OVERLOADED", 10: "SHUTTING_DOWN", 11: "LIMIT", 12: "HEARTBEAT_TIMEOUT",
-    13: "CLOSED_BY_CLIENT", 14: "REJECTED", 15: "RESUME_GAP",
+    13: "CLOSED_BY_CLIENT", 14: "REJECTED", 15: "RESUME_GAP", 16: "OWNER_CHANGED",
+    17: "FORBIDDEN",
 }
 
 # Messages that carry a session's `seq`: together they form the session's
@@ -86,16 +87,49 @@ def decode(frames):
     return [("unknown", dict(type=kind))]  # newer server: skip, per the versioning rule
 
 
+def read_key_file(path):
+    """The Z85 key in a NAME.pub or NAME.key file written by `hearth keygen`."""
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                return line.encode()
+    raise ValueError(f"{path} holds no key")
+
+
+class Curve:
+    """CURVE (docs/security.md): the server's public key and, optionally, this
+    client's secret key (NAME.key). Without one, a fresh pair is used: a
+    session client authenticates by token; a publisher needs the pair the
+    broker lists for it."""
+
+    def __init__(self, server_public_file, own_secret_file=None):
+        self.server_public = read_key_file(server_public_file)
+        if own_secret_file:
+            self.secret = read_key_file(own_secret_file)
+            self.public = zmq.curve_public(self.secret)
+        else:
+            self.public, self.secret = zmq.curve_keypair()
+
+    def apply(self, socket):
+        socket.curve_serverkey = self.server_public
+        socket.curve_publickey = self.public
+        socket.curve_secretkey = self.secret
+
+
 class _Connection:
     """A DEALER to a Hearth endpoint; both kinds of client read replies the same way."""
 
-    def __init__(self, endpoint, ctx, linger_ms):
+    def __init__(self, endpoint, ctx, linger_ms, curve=None):
         self.endpoint, self.ctx, self.linger_ms = endpoint, ctx or zmq.Context.instance(), linger_ms
+        self.curve = curve
         self.socket = self._open()
 
     def _open(self):
         s = self.ctx.socket(zmq.DEALER)
         s.setsockopt(zmq.LINGER, self.linger_ms)
+        if self.curve:
+            self.curve.apply(s)
         s.connect(self.endpoint)
         return s
 
@@ -121,8 +155,8 @@ class _Connection:
 
 
 class SessionClient(_Connection):
-    def __init__(self, endpoint, ctx=None):
-        super().__init__(endpoint, ctx, linger_ms=0)
+    def __init__(self, endpoint, ctx=None, curve=None):
+        super().__init__(endpoint, ctx, linger_ms=0, curve=curve)
 
     def identify(self, request_id, user_id, token, guilds, presence=None):
         """presence: optional (status, activity), the session's initial status (docs/presence.md)."""
@@ -157,12 +191,12 @@ class SendTimeout(Exception):
 
 
 class Publisher(_Connection):
-    def __init__(self, endpoint, ctx=None, send_timeout_ms=5000):
+    def __init__(self, endpoint, ctx=None, send_timeout_ms=5000, curve=None):
         # Back-pressure: ZeroMQ queues 1,000 messages for the broker; past them
         # a send waits, at most this long, and never forever (docs/protocol.md).
         self.send_timeout_ms = send_timeout_ms
         # Linger so that publishes still queued at exit are sent.
-        super().__init__(endpoint, ctx, linger_ms=1000)
+        super().__init__(endpoint, ctx, linger_ms=1000, curve=curve)
 
     def _open(self):
         s = super()._open()

@@ -6,7 +6,7 @@ and epoch (the pair never repeats; a new epoch means the guild's sequence restar
 """
 import argparse
 
-from hearth_client import Publisher, SendTimeout
+from hearth_client import Curve, Publisher, SendTimeout
 
 
 def main():
@@ -17,9 +17,12 @@ def main():
     p.add_argument("--send-timeout-ms", type=int, default=5000,
                    help="give up on a publish the broker does not take within this long")
     p.add_argument("messages", nargs="+")
+    p.add_argument("--server-key", help="the broker's public key file (broker.pub): publish over CURVE")
+    p.add_argument("--key", help="this publisher's secret key file (NAME.key), listed in the broker's --publisher-keys")
     args = p.parse_args()
 
-    pub = Publisher(args.endpoint, send_timeout_ms=args.send_timeout_ms)
+    pub = Publisher(args.endpoint, send_timeout_ms=args.send_timeout_ms,
+                    curve=Curve(args.server_key, args.key) if args.server_key else None)
     for i, text in enumerate(args.messages, start=1):
         try:
             pub.publish(args.guild, args.kind, text.encode(), ack_id=i)

@@ -16,7 +16,7 @@ The pattern to copy (docs/protocol.md, "HEARTBEAT" and "RESUME"):
 import argparse
 import time
 
-from hearth_client import STREAM_ITEMS, SessionClient
+from hearth_client import STREAM_ITEMS, Curve, SessionClient
 
 HEARTBEAT_S = 1.0  # well within READY's heartbeat_ms; detects a detached session quickly
 DEAD_AFTER_S = 5.0  # nothing heard for this long: the connection is gone
@@ -59,9 +59,12 @@ def main():
     p.add_argument("--guild", type=int, action="append", required=True)
     p.add_argument("--count", type=int, default=0, help="exit after this many events (0: never)")
     p.add_argument("--timeout", type=float, default=0, help="exit after this many seconds")
+    p.add_argument("--server-key", help="the session node's public key file (NAME.pub): connect over CURVE")
+    p.add_argument("--key", help="this client's secret key file (optional: a fresh pair is used without it)")
     args = p.parse_args()
 
-    client = SessionClient(args.endpoint)
+    client = SessionClient(args.endpoint,
+        curve=Curve(args.server_key, args.key) if args.server_key else None)
     s = Session(client, args.user, args.token, args.guild)
     s.identify()
     events, nonce = 0, 0

@@ -15,7 +15,9 @@
 // Sends queue in ZeroMQ (up to 100,000 messages) and return at once; they
 // block only while that queue is full, and a Publisher's for at most its send
 // timeout (publish() then returns false); a Publisher's queue is also bounded
-// in bytes.
+// in bytes. Over CURVE a SessionClient send that cannot be queued within 10 s
+// throws Error: once the server refused the handshake (wrong key, or an
+// endpoint without CURVE), ZeroMQ has nowhere to queue.
 #pragma once
 
 #include <chrono>
@@ -162,13 +164,33 @@ struct StreamPosition {
 // The session and seq of a stream item; nullopt for any other message.
 std::optional<StreamPosition> stream_position(const Message& m);
 
+// CURVE (docs/security.md): the connection is encrypted, and the client talks
+// only to the server holding `server_public_key`. Keys are 40-character Z85
+// strings, as `hearth keygen` writes them (NAME.pub, NAME.key).
+struct Curve {
+  std::string server_public_key;  // the session node's, or the broker's
+  // This client's own pair. A publisher needs the pair the broker lists for
+  // it; a session client may leave both empty to use a fresh pair (users
+  // authenticate by token, not by key).
+  std::string public_key;
+  std::string secret_key;
+
+  // Reads the server's NAME.pub and, when given, this client's NAME.key (its
+  // public key is derived from the secret one). Throws Error.
+  static Curve from_files(const std::string& server_public_file,
+                          const std::string& own_secret_file = "");
+};
+
 // One connection to a session node, carrying any number of sessions
 // (multiplexing: each identify() adds one). Every call below only sends; the
 // answers arrive through poll().
 class SessionClient {
  public:
-  // `endpoint` like "tcp://127.0.0.1:7500". Connects lazily, as ZeroMQ does.
-  explicit SessionClient(const std::string& endpoint);
+  // `endpoint` like "tcp://127.0.0.1:7500". Connects lazily, as ZeroMQ does;
+  // with `curve`, over CURVE (a node whose client endpoint speaks NULL, or
+  // holds another key, never answers).
+  explicit SessionClient(const std::string& endpoint,
+                         const std::optional<Curve>& curve = std::nullopt);
   ~SessionClient();
   SessionClient(const SessionClient&) = delete;
   SessionClient& operator=(const SessionClient&) = delete;
@@ -221,10 +243,14 @@ class Publisher {
   // `endpoint` is the broker's publisher endpoint, like "tcp://127.0.0.1:7400".
   // `send_timeout` bounds how long a send waits while the queue to the broker
   // is full: 100,000 messages or `max_queued_bytes` not yet written to the
-  // network (the broker is gone, restarting, or not reading).
+  // network (the broker is gone, restarting, or not reading). With `curve`,
+  // over CURVE: a broker that does not list this key, or a publisher without
+  // one to a broker that requires it, never answers (publish() times out).
   explicit Publisher(const std::string& endpoint,
                      std::chrono::milliseconds send_timeout = std::chrono::seconds(5),
-                     std::size_t max_queued_bytes = 64 << 20);
+                     std::size_t max_queued_bytes = 64 << 20,
+                     const std::optional<Curve>& curve = std::nullopt);
+  Publisher(const std::string& endpoint, const std::optional<Curve>& curve);
   ~Publisher();
   Publisher(const Publisher&) = delete;
   Publisher& operator=(const Publisher&) = delete;

@@ -59,6 +59,7 @@ enum class Code : std::uint32_t {
   kRejected = 14,           // a plugin rejected the request (reason in the text)
   kResumeGap = 15,          // RESUME asked for stream items no longer buffered
   kOwnerChanged = 16,       // the guild changed owner before its PUBLISH was acknowledged
+  kForbidden = 17,          // the publisher's key may not publish to that guild
 };
 
 }  // namespace hearth::protocol

@@ -2012,10 +2012,10 @@ def g_grace(ck, D):
 def g_cluster(ck, E):
     base = E.fport
     bk = Proc("cluster-broker", ["broker", "--frontend", ep(base), "--backend", ep(base + 1),
-                                 "--node-timeout-ms", "1000"])
+                                 "--node-timeout-ms", "1000", "--insecure"])
     bk.start()
     sn = Proc("cluster-session", ["node", "--name", "conf-session", "--roles", "session", "--broker", ep(base + 1),
-                                  "--listen", ep(base + 2), "--heartbeat-ms", "200"])
+                                  "--listen", ep(base + 2), "--heartbeat-ms", "200", "--insecure"])
     sn.start()
     p = Conn(E, E.frontend)
     m = None
@@ -2049,7 +2049,7 @@ def g_cluster(ck, E):
     ck("SUBSCRIBED: a guild whose owner is not reachable yet is not answered yet", not s.tr.subs(77),
        short(s.tr.items), section="SUBSCRIBED")
     g1 = Proc("cluster-guild-1", ["node", "--name", "conf-guild-1", "--roles", "guild", "--broker", ep(base + 1),
-                                  "--listen", ep(base + 3), "--heartbeat-ms", "200"])
+                                  "--listen", ep(base + 3), "--heartbeat-ms", "200", "--insecure"])
     g1.start()
     ok = wait_until(lambda: s.tr.subs(77), [c], 6, "", soft=True)
     sub = s.tr.subs(77)[0] if ok else None
@@ -2068,7 +2068,7 @@ def g_cluster(ck, E):
        gu is not None and gu.guild == 77 and gu.code == NO_ROUTE and gu.msg.hdr[2] == s.sid, gu and gu.msg)
     ck("learned within the broker's node timeout (1 s here; observed %.2f s, 1.5 s slack)" % dt, ok and dt < 2.5)
     g2 = Proc("cluster-guild-2", ["node", "--name", "conf-guild-2", "--roles", "guild", "--broker", ep(base + 1),
-                                  "--listen", ep(base + 4), "--heartbeat-ms", "200"])
+                                  "--listen", ep(base + 4), "--heartbeat-ms", "200", "--insecure"])
     g2.start()
     ok = wait_until(lambda: len(s.tr.subs(77)) >= 2, [c], 6, "", soft=True)
     sub2 = s.tr.subs(77)[1] if ok else None
