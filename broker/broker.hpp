@@ -15,6 +15,7 @@
 #include "broker/membership.hpp"
 #include "broker/ring.hpp"
 #include "common/frames.hpp"
+#include "common/log_limiter.hpp"
 #include "common/wire.hpp"
 
 namespace hearth {
@@ -49,6 +50,10 @@ struct BrokerStats {
   std::atomic<std::uint64_t> nodes{0};
   std::atomic<std::uint64_t> acks_fenced{0};   // PUBLISH_ACKs turned into OWNER_CHANGED
   std::atomic<std::uint64_t> deregistered{0};  // nodes that left after a drain
+  // Internal messages refused: from a peer that is not a registered node, or
+  // an invalid REGISTER (docs/security.md, "Internal messages").
+  std::atomic<std::uint64_t> refused_unregistered{0};
+  std::atomic<std::uint64_t> refused_registers{0};
 };
 
 class Broker {
@@ -75,6 +80,10 @@ class Broker {
   bool owned_throughout(std::uint64_t guild, std::string_view node, std::uint64_t since) const;
   void on_register(const std::string& from, wire::HeaderReader& reader);
   void on_deregister(const std::string& from, wire::HeaderReader& reader);
+  // True when a message from backend peer `from` may be acted on: it is a
+  // registered node, or (for its answers to publishers only) was one in a
+  // recent ring. Otherwise it is counted and refused.
+  bool accepts_from(std::string_view from, std::string_view destination);
   void reply_error(const zmq::message_t& publisher, protocol::Code code, const std::string& text,
                    std::uint64_t ref);
   enum class Forwarded { kSent, kNoRoute, kRefused };
@@ -111,6 +120,7 @@ class Broker {
   std::unordered_map<std::string, std::deque<Frames>> pending_;
   std::size_t pending_max_ = 0;  // the largest per-node backlog right now
   BrokerStats stats_;
+  LogLimiter warnings_{"broker"};
 };
 
 }  // namespace hearth

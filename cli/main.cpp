@@ -10,6 +10,7 @@
 
 #include "cli/options.hpp"
 #include "cli/run_modes.hpp"
+#include "cli/token_command.hpp"
 
 namespace {
 
@@ -20,6 +21,7 @@ Commands:
   demo         all-in-one plus a demo workload with live output
   broker       the routing broker: membership, the ring, routing
   node         a node hosting guilds, sessions, or both
+  token        mint a signed client token (or a new secret) for --auth signed
 
 'hearth COMMAND --help' lists every option of a command. Options may also come
 from an INI file given with --config FILE.
@@ -66,6 +68,7 @@ int main(int argc, char** argv) {
     std::cout << kUsage;
     return 0;
   }
+  if (command == "token") return hearth::cli::run_token(argc - first + 1, argv + first - 1);
   po::options_description desc;
   desc.add(common_options());
   if (command == "broker") {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "nodes/auth.hpp"
+#include "nodes/identify_throttle.hpp"
 #include "nodes/plugin_host.hpp"
 
 namespace hearth {
@@ -65,6 +66,7 @@ struct NodeConfig {
   std::size_t shard_queue = 65536;  // tasks waiting per shard
 
   std::shared_ptr<const TokenChecker> tokens;  // null: development mode
+  IdentifyLimits identify_limits;
 
   std::vector<PluginSpec> plugins;
   PluginLimits plugin_limits;

@@ -17,7 +17,7 @@ std::string NodeStats::summary() const {
       << " refused_not_owner=" << refused_not_owner << " handoffs_sent=" << handoffs_sent
       << " handoffs_received=" << handoffs_received << " handoffs_fresh=" << handoffs_fresh
       << " handoff_refused=" << handoff_refused << " moves_confirmed=" << moves_confirmed
-      << " moves_lost=" << moves_lost;
+      << " moves_lost=" << moves_lost << " refused_internal=" << refused_internal;
   return out.str();
 }
 

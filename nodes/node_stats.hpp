@@ -39,6 +39,7 @@ struct NodeStats {
   Counter moves_confirmed{0};    // session links that followed a move with nothing missed
   Counter moves_lost{0};         // session links told GUILD_UNAVAILABLE after a move
   Counter reconnects_sent{0};    // RECONNECTs sent while draining
+  Counter refused_internal{0};   // invalid internal messages, or from the wrong sender
 
   std::string summary() const;
 };
