@@ -229,8 +229,8 @@ bool Broker::accepts_from(std::string_view from, std::string_view destination) {
   // acks must still reach the fence below (which answers OWNER_CHANGED), so
   // a publisher is told. Only names of recent rings qualify.
   if (!destination.empty() && destination[0] == internal::kPublisherPrefix) {
-    for (const auto& ring : recent_rings_) {
-      if (ring->index_of(from) != Ring::kNone) return true;
+    for (const auto& recent : recent_rings_) {
+      if (recent.alive.find(std::string(from)) != recent.alive.end()) return true;
     }
   }
   ++stats_.refused_unregistered;

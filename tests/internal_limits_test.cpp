@@ -62,6 +62,17 @@ TEST(InternalLimits, TotalsNodeCountsNamesAndVersionsAreChecked) {
   EXPECT_TRUE(invalid_ring_update(ring_of({node("a", 512, 4)}), 0)) << "unknown role";
   EXPECT_TRUE(invalid_ring_update(ring_of({node("a")}, 10), 10)) << "not newer";
   EXPECT_TRUE(invalid_ring_update(ring_of({node("a")}, 5), 10)) << "older";
+  auto previous = ring_of({node("a")});
+  previous.previous_version = 9;
+  previous.previous_nodes = {node("x", 0)};
+  EXPECT_TRUE(invalid_ring_update(previous, 0)) << "the previous ring is built too";
+  previous.previous_nodes = {node("x")};
+  EXPECT_EQ(invalid_ring_update(previous, 0), std::nullopt);
+  previous.previous_version = 10;
+  EXPECT_TRUE(invalid_ring_update(previous, 0)) << "the previous ring is older";
+  EXPECT_EQ(invalid_ring_update(ring_of({node("a", 512, 1 | internal::kDraining)}), 0),
+            std::nullopt)
+      << "a draining node";
   auto pinned = ring_of({node("a")});
   pinned.pins[7] = "bad\x1bname";
   EXPECT_TRUE(invalid_ring_update(pinned, 0));
