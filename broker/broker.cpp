@@ -4,8 +4,10 @@
 
 #include <algorithm>
 
+#include "broker/internal_limits.hpp"
 #include "broker/zap_handler.hpp"
 #include "common/internal.hpp"
+#include "common/log_text.hpp"
 #include "common/wall_clock.hpp"
 #include "common/wire.hpp"
 
@@ -171,6 +173,7 @@ void Broker::run(const std::atomic<bool>& stop) {
     memory_.check(now);
     if (now >= next_expire) {
       expire_nodes();
+      warnings_.flush(now);
       next_expire = now + std::chrono::milliseconds(100);
     }
     if (config_.stats_interval.count() > 0 && now >= next_stats) {
@@ -261,18 +264,22 @@ void Broker::on_backend(Frames& frames, Clock::time_point received) {
   // [node, destination, header, ...]
   if (frames.size() < 3) {
     ++stats_.malformed;
-    spdlog::warn("broker: dropped a {}-frame message from node '{}'", frames.size(),
-                 view_of(frames[0]));
+    warnings_.warn(view_of(frames[0]), "broker: dropped a {}-frame message from node '{}'",
+                   frames.size(), printable(view_of(frames[0])));
     return;
   }
-  membership_.heard_from(view_of(frames[0]), received);
+  const std::string_view from = view_of(frames[0]);
   const std::string_view dest = view_of(frames[1]);
   if (dest.empty()) {
     wire::HeaderReader r(frames[2].data(), frames[2].size());
-    if (r.ok() && r.type() == static_cast<std::uint32_t>(internal::Type::kRegister)) {
-      on_register(std::string(view_of(frames[0])), r);
+    const bool is_register =
+        r.ok() && r.type() == static_cast<std::uint32_t>(internal::Type::kRegister);
+    if (!is_register && !accepts_from(from, dest)) return;
+    membership_.heard_from(from, received);
+    if (is_register) {
+      on_register(std::string(from), r);
     } else if (r.ok() && r.type() == static_cast<std::uint32_t>(internal::Type::kDeregister)) {
-      on_deregister(std::string(view_of(frames[0])), r);
+      on_deregister(std::string(from), r);
     } else if (r.ok() && r.type() == static_cast<std::uint32_t>(internal::Type::kPluginPublish) &&
                frames.size() == 4) {
       // A plugin's publish: routed like PUBLISH, without an ack.
@@ -287,17 +294,36 @@ void Broker::on_backend(Frames& frames, Clock::time_point received) {
       forward_publish(guild, kind, /*ack_id=*/0, /*publisher=*/"", frames[3], &owner);
     } else {
       ++stats_.malformed;
-      spdlog::warn("broker: bad control message from node '{}': {}", view_of(frames[0]),
-                   r.ok() ? "unexpected type " + std::to_string(r.type()) : r.error().text);
+      warnings_.warn(view_of(frames[0]), "broker: bad control message from node '{}': {}",
+                     printable(view_of(frames[0])),
+                     r.ok() ? "unexpected type " + std::to_string(r.type()) : r.error().text);
     }
     return;
   }
+  if (!accepts_from(from, dest)) return;
+  membership_.heard_from(from, received);
   if (dest[0] == internal::kPublisherPrefix) return to_publisher(frames);
   // Node to node: [dest, source, header, ...]
   std::string target(dest);
   std::swap(frames[0], frames[1]);
   ++stats_.routed;
   send_to_node(target, frames);
+}
+
+bool Broker::accepts_from(std::string_view from, std::string_view destination) {
+  if (membership_.is_member(from)) return true;
+  // A node expired while it hung sends what it had queued when it wakes; its
+  // acks must still reach the fence below (which answers OWNER_CHANGED), so
+  // a publisher is told. Only names of recent rings qualify.
+  if (!destination.empty() && destination[0] == internal::kPublisherPrefix) {
+    for (const auto& recent : recent_rings_) {
+      if (recent.alive.find(std::string(from)) != recent.alive.end()) return true;
+    }
+  }
+  ++stats_.refused_unregistered;
+  warnings_.warn(from, "broker: refused a message from '{}', which is not a registered node",
+                 printable(from));
+  return false;
 }
 
 void Broker::to_publisher(Frames& frames) {
@@ -381,22 +407,40 @@ void Broker::on_deregister(const std::string& from, wire::HeaderReader& r) {
 
 void Broker::on_register(const std::string& from, wire::HeaderReader& r) {
   NodeView node;
-  node.name = std::string(r.str("name", 255));
-  node.roles = static_cast<std::uint32_t>(r.u64("roles"));
-  node.vnodes = static_cast<std::uint32_t>(r.u64("vnodes"));
+  node.name = std::string(r.str("name", kMaxNodeNameBytes));
+  // Wider values are clamped to one past the limit, never truncated to a valid one.
+  node.roles = static_cast<std::uint32_t>(std::min<std::uint64_t>(r.u64("roles"), 0xff));
+  node.vnodes = static_cast<std::uint32_t>(
+      std::min<std::uint64_t>(r.u64("vnodes"), std::uint64_t{kMaxNodeWeight} + 1));
   node.incarnation = r.u64("incarnation");
-  if (!r.ok() || node.name != from || node.vnodes == 0 || node.vnodes > 65536) {
-    ++stats_.malformed;
-    spdlog::warn(
-        "broker: rejected REGISTER from '{}': {}", from,
-        r.ok() ? "name must equal the routing id and vnodes must be in 1..65536" : r.error().text);
+  std::optional<std::string> refused;
+  if (!r.ok()) {
+    refused = r.error().text;
+  } else if (node.name != from) {
+    refused = std::string("the name must equal the routing id");
+  } else if (!(refused = invalid_node_view(node))) {
+    refused = membership_.refusal(node, Clock::now());
+  }
+  if (refused) {
+    ++stats_.refused_registers;
+    warnings_.warn(from, "broker: refused REGISTER from '{}': {}", printable(from),
+                   printable(*refused, 512));
+    // The node logs the reason: an operator's mistake (a weight too large)
+    // must not look like a silent hang.
+    wire::HeaderWriter w(protocol::Type::kError, 3);
+    w.u64(static_cast<std::uint64_t>(Code::kRejected)).str("REGISTER refused: " + *refused).u64(0);
+    Frames reply;
+    reply.push_back(frame_of(from));
+    reply.emplace_back();
+    reply.push_back(frame_of(w.view()));
+    send_frames(backend_, reply, true);
     return;
   }
   const bool is_new = !membership_.contains(node.name);
   const bool restarted =
       !is_new && membership_.nodes().at(node.name).incarnation != node.incarnation;
   if (membership_.upsert(node, Clock::now())) {
-    spdlog::info("broker: node '{}' {} (roles {}{}{}, {} vnodes)", node.name,
+    spdlog::info("broker: node '{}' {} (roles {}{}{}, {} vnodes)", printable(node.name),
                  is_new ? "joined" : "re-registered",
                  node.roles & internal::kGuildRole ? "guild " : "",
                  node.roles & internal::kSessionRole ? "session" : "",
@@ -413,7 +457,7 @@ void Broker::expire_nodes() {
   auto gone = membership_.expire(Clock::now());
   if (gone.empty()) return;
   for (const auto& name : gone) {
-    spdlog::warn("broker: node '{}' missed its heartbeats and left the ring", name);
+    spdlog::warn("broker: node '{}' missed its heartbeats and left the ring", printable(name));
     pending_.erase(name);
   }
   broadcast_ring();
@@ -530,11 +574,13 @@ void Broker::flush_pending() {
 void Broker::log_stats() {
   spdlog::info(
       "broker stats: nodes={} guild_nodes={} published={} routed={} malformed={} no_route={} "
-      "dropped={} acks_fenced={} too_large={} refused_memory={} forbidden={} rss_mib={}",
+      "dropped={} acks_fenced={} too_large={} refused_memory={} forbidden={} "
+      "refused_unregistered={} refused_registers={} warnings_suppressed={} rss_mib={}",
       stats_.nodes.load(), stats_.guild_nodes.load(), stats_.published.load(), stats_.routed.load(),
       stats_.malformed.load(), stats_.no_route.load(), stats_.dropped_full.load(),
       stats_.acks_fenced.load(), stats_.too_large.load(), stats_.refused_memory.load(),
-      stats_.forbidden.load(), resident_bytes() >> 20);
+      stats_.forbidden.load(), stats_.refused_unregistered.load(), stats_.refused_registers.load(),
+      warnings_.suppressed(), resident_bytes() >> 20);
 }
 
 }  // namespace hearth

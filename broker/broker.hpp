@@ -18,6 +18,7 @@
 #include "broker/ring.hpp"
 #include "common/curve_keys.hpp"
 #include "common/frames.hpp"
+#include "common/log_limiter.hpp"
 #include "common/memory_ceiling.hpp"
 #include "common/pipe_bytes.hpp"
 #include "common/wire.hpp"
@@ -79,6 +80,10 @@ struct BrokerStats {
   std::atomic<std::uint64_t> too_large{0};       // PUBLISHes refused for their payload size
   std::atomic<std::uint64_t> refused_memory{0};  // PUBLISHes refused above --max-memory
   std::atomic<std::uint64_t> forbidden{0};       // PUBLISHes outside the publisher's guilds
+  // Internal messages refused: from a peer that is not a registered node, or
+  // an invalid REGISTER (docs/security.md, "Internal messages").
+  std::atomic<std::uint64_t> refused_unregistered{0};
+  std::atomic<std::uint64_t> refused_registers{0};
 };
 
 class Broker {
@@ -105,6 +110,10 @@ class Broker {
   bool owned_throughout(std::uint64_t guild, std::string_view node, std::uint64_t since) const;
   void on_register(const std::string& from, wire::HeaderReader& reader);
   void on_deregister(const std::string& from, wire::HeaderReader& reader);
+  // True when a message from backend peer `from` may be acted on: it is a
+  // registered node, or (for its answers to publishers only) was one in a
+  // recent ring. Otherwise it is counted and refused.
+  bool accepts_from(std::string_view from, std::string_view destination);
   void reply_error(const zmq::message_t& publisher, protocol::Code code, const std::string& text,
                    std::uint64_t ref);
   enum class Forwarded { kSent, kNoRoute, kRefused };
@@ -154,6 +163,7 @@ class Broker {
   BrokerStats stats_;
   std::unique_ptr<ZapHandler> zap_;
   std::unordered_map<std::string, GuildSet> publisher_guilds_;  // by ZAP User-Id (the name)
+  LogLimiter warnings_{"broker"};
 };
 
 }  // namespace hearth

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +17,13 @@ class Membership {
   using Clock = std::chrono::steady_clock;
 
   explicit Membership(std::chrono::milliseconds timeout) : timeout_(timeout) {}
+
+  // Why this REGISTER (already a valid NodeView, see internal_limits.hpp)
+  // cannot join, or nullopt: the ring would exceed its node or virtual-node
+  // limits, or it claims the name of a live node under another incarnation.
+  // A node restarted under its old name gets in once the old incarnation has
+  // not registered for a third of the timeout.
+  std::optional<std::string> refusal(const NodeView& node, Clock::time_point now) const;
 
   // A REGISTER (which doubles as the heartbeat). True when the node is new or
   // changed anything the ring depends on (roles, weight, incarnation).
@@ -33,11 +41,14 @@ class Membership {
 
   const std::map<std::string, NodeView>& nodes() const { return nodes_; }
   bool contains(const std::string& name) const { return nodes_.count(name) != 0; }
+  bool is_member(std::string_view name) const { return last_seen_.find(name) != last_seen_.end(); }
 
  private:
   std::chrono::milliseconds timeout_;
   std::map<std::string, NodeView> nodes_;
   std::map<std::string, Clock::time_point, std::less<>> last_seen_;
+  // The last REGISTER of each node's current incarnation.
+  std::map<std::string, Clock::time_point, std::less<>> registered_at_;
 };
 
 }  // namespace hearth

@@ -1,5 +1,6 @@
 #include "broker/ring_message.hpp"
 
+#include "broker/internal_limits.hpp"
 #include "common/internal.hpp"
 
 namespace hearth {
@@ -27,9 +28,20 @@ void encode_nodes(wire::HeaderWriter& w, const std::vector<NodeView>& nodes) {
   }
 }
 
+// A u32 field of a nested entry; wider values are refused, never truncated
+// (a weight of 2^32 must not become 0).
+std::uint32_t u32_of(wire::HeaderReader& r, const msgpack::object& o, const char* field) {
+  const std::uint64_t v = r.u64_of(o, field);
+  if (v > 0xffffffffu) {
+    r.fail(wire::Code::kMalformed, std::string("field '") + field + "' exceeds 32 bits");
+    return 0;
+  }
+  return static_cast<std::uint32_t>(v);
+}
+
 void decode_nodes(wire::HeaderReader& r, const char* field, std::vector<NodeView>& out) {
   std::size_t count = 0;
-  const msgpack::object* nodes = r.array(field, 65535, &count);
+  const msgpack::object* nodes = r.array(field, kMaxRingNodes, &count);
   for (std::size_t i = 0; nodes && i < count && r.ok(); ++i) {
     const msgpack::object& n = nodes[i];
     if (n.type != msgpack::type::ARRAY || n.via.array.size < 4 ||
@@ -40,8 +52,8 @@ void decode_nodes(wire::HeaderReader& r, const char* field, std::vector<NodeView
     const msgpack::object* f = n.via.array.ptr;
     NodeView v;
     v.name.assign(f[0].via.str.ptr, f[0].via.str.size);
-    v.roles = static_cast<std::uint32_t>(r.u64_of(f[1], "roles"));
-    v.vnodes = static_cast<std::uint32_t>(r.u64_of(f[2], "vnodes"));
+    v.roles = u32_of(r, f[1], "roles");
+    v.vnodes = u32_of(r, f[2], "vnodes");
     v.incarnation = r.u64_of(f[3], "incarnation");
     out.push_back(std::move(v));
   }
@@ -71,10 +83,12 @@ std::string encode_ring_update(const RingUpdate& update) {
 RingUpdate decode_ring_update(wire::HeaderReader& r) {
   RingUpdate u;
   u.version = r.u64("version");
-  u.mode = r.u64("mode") == 1 ? HashMode::kExHashRing : HashMode::kFast;
+  const std::uint64_t mode = r.u64("mode");
+  if (mode > 1) r.fail(wire::Code::kMalformed, "ring mode must be 0 (fast) or 1 (ex_hash_ring)");
+  u.mode = mode == 1 ? HashMode::kExHashRing : HashMode::kFast;
   decode_nodes(r, "nodes", u.nodes);
   std::size_t count = 0;
-  const msgpack::object* pins = r.array("pins", 1 << 20, &count);
+  const msgpack::object* pins = r.array("pins", kMaxRingPins, &count);
   for (std::size_t i = 0; pins && i < count && r.ok(); ++i) {
     const msgpack::object& p = pins[i];
     if (p.type != msgpack::type::ARRAY || p.via.array.size < 2 ||

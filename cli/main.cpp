@@ -12,6 +12,7 @@
 #include "cli/options.hpp"
 #include "cli/run_modes.hpp"
 #include "cli/security_options.hpp"
+#include "cli/token_command.hpp"
 
 namespace {
 
@@ -23,6 +24,7 @@ Commands:
   broker       the routing broker: membership, the ring, routing
   node         a node hosting guilds, sessions, or both
   keygen       write a CURVE key pair (NAME.key, NAME.pub) for --key and the key lists
+  token        mint a signed client token (or a new secret) for --auth signed
 
 'hearth COMMAND --help' lists every option of a command. Options may also come
 from an INI file given with --config FILE.
@@ -82,6 +84,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (command == "token") return hearth::cli::run_token(argc - first + 1, argv + first - 1);
   po::options_description desc;
   desc.add(common_options());
   if (command == "broker") {

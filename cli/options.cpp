@@ -49,6 +49,9 @@ void parse_plugins(const po::variables_map& vm, NodeConfig& c) {
   for (const std::string& name : list<std::string>(vm, "plugin-required")) {
     find(name, "--plugin-required").required = true;
   }
+  for (const std::string& name : list<std::string>(vm, "plugin-fail-open")) {
+    find(name, "--plugin-fail-open").fail_open = true;
+  }
   for (const std::string& item : list<std::string>(vm, "plugin-option")) {
     const auto dot = item.find('.');
     const auto eq = item.find('=');
@@ -152,12 +155,24 @@ po::options_description node_options(bool embedded) {
   }
   add("shards", po::value<unsigned>()->default_value(0), "shard threads (0: one per core)");
   add("weight", po::value<unsigned>()->default_value(512),
-      "virtual nodes on the ring (a guild node's share of guilds)");
+      "virtual nodes on the ring (a guild node's share of guilds), 1..8192; a ring holds at "
+      "most 65,536 over all guild nodes");
   add("listen", po::value<std::string>()->default_value("tcp://127.0.0.1:7500"),
       "endpoint clients connect to (session role)");
   add("auth", po::value<std::string>()->default_value("dev"),
-      "dev (accept any token, logged loudly) or file (see --auth-file)");
+      "dev (accept any token, logged loudly), file (see --auth-file) or signed (HMAC-SHA256 "
+      "tokens minted by 'hearth token', see --auth-secret)");
   add("auth-file", po::value<std::string>(), "token file: lines '<user id> <token>'");
+  add("auth-secret", po::value<std::string>(),
+      "--auth signed: file holding the token secret (at least 32 bytes; 'hearth token "
+      "--new-secret FILE' makes one)");
+  add("identify-failures-per-connection", po::value<unsigned>()->default_value(5),
+      "failed IDENTIFYs after which a connection is closed (0: no limit)");
+  add("identify-failures-per-address", po::value<unsigned>()->default_value(30),
+      "failed IDENTIFYs from one client address within the window after which its IDENTIFYs "
+      "get AUTH_FAILED unchecked until the window passes (0: no limit)");
+  add("identify-failure-window-ms", po::value<unsigned>()->default_value(60000),
+      "the window of both identify failure limits");
   add("heartbeat-ms", po::value<unsigned>()->default_value(500),
       "how often the node re-registers with the broker");
   add("client-heartbeat-ms", po::value<unsigned>()->default_value(15000),
@@ -217,6 +232,9 @@ po::options_description node_options(bool embedded) {
       "--plugin-required NAME)");
   add("plugin-required", po::value<std::vector<std::string>>()->composing(),
       "NAME: the node refuses to start if this plugin fails to load (repeatable)");
+  add("plugin-fail-open", po::value<std::vector<std::string>>()->composing(),
+      "NAME: when this plugin's on_identify or on_subscribe fails, or it is disabled, admit "
+      "instead of refusing (repeatable; the default is to refuse)");
   add("plugin-option", po::value<std::vector<std::string>>()->composing(),
       "NAME.KEY=VALUE: an option for plugin NAME (repeatable)");
   add("plugin-failure-limit", po::value<unsigned>()->default_value(10),
@@ -434,9 +452,20 @@ NodeConfig node_config(const po::variables_map& vm) {
     } catch (const std::runtime_error& e) {
       throw UsageError(e.what());
     }
+  } else if (auth == "signed") {
+    if (!vm.count("auth-secret")) throw UsageError("--auth signed needs --auth-secret FILE");
+    try {
+      c.tokens = make_signed_token_checker(vm["auth-secret"].as<std::string>());
+    } catch (const std::runtime_error& e) {
+      throw UsageError(e.what());
+    }
   } else if (auth != "dev") {
-    throw UsageError("--auth must be 'dev' or 'file'; got '" + auth + "'");
+    throw UsageError("--auth must be 'dev', 'file' or 'signed'; got '" + auth + "'");
   }
+  require_positive(vm, "identify-failure-window-ms");
+  c.identify_limits.per_connection = vm["identify-failures-per-connection"].as<unsigned>();
+  c.identify_limits.per_address = vm["identify-failures-per-address"].as<unsigned>();
+  c.identify_limits.window = ms(vm, "identify-failure-window-ms");
   return c;
 }
 

@@ -101,6 +101,7 @@ void decode(Frames& frames, std::vector<Message>& out) {
       m.guild_seq = r.u64("guild_seq");
       m.request_id = r.u64("request_id");
       m.refetch = r.u64("refetch") != 0;
+      if (r.has_more()) m.reason = std::string(r.str("reason"));
       if (r.ok()) return out.emplace_back(m), void();
       break;
     }

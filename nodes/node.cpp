@@ -7,7 +7,9 @@
 #include <stdexcept>
 #include <thread>
 
+#include "broker/internal_limits.hpp"
 #include "common/internal.hpp"
+#include "common/log_text.hpp"
 #include "common/wire.hpp"
 #include "nodes/partitioner.hpp"
 
@@ -34,16 +36,15 @@ Node::Node(zmq::context_t& ctx, NodeConfig config)
       ctx_(ctx),
       incarnation_(random_incarnation()),
       tokens_(config_.tokens ? config_.tokens : make_dev_token_checker()),
+      identify_throttle_(config_.identify_limits),
       limiter_(config_.subscribe_permits),
       plugins_(config_.plugins, config_.plugin_limits),
       broker_(ctx, zmq::socket_type::dealer),
       clients_(ctx, zmq::socket_type::router),
       from_shards_(ctx, zmq::socket_type::pull),
-      memory_(config_.max_memory) {
-  if (config_.name.empty() || config_.name.size() > 255 ||
-      config_.name[0] == internal::kPublisherPrefix) {
-    throw std::invalid_argument("node name must be 1..255 bytes and not start with '@'");
-  }
+      memory_(config_.max_memory),
+      warnings_("node '" + printable(config_.name) + "'") {
+  if (auto bad = invalid_node_name(config_.name)) throw std::invalid_argument(*bad);
   if (!config_.guild_role && !config_.session_role) {
     throw std::invalid_argument("a node needs the guild role, the session role, or both");
   }
@@ -51,8 +52,8 @@ Node::Node(zmq::context_t& ctx, NodeConfig config)
   if (config_.shards > kMaxShards) {
     throw std::invalid_argument("at most " + std::to_string(kMaxShards) + " shards");
   }
-  if (config_.vnodes == 0 || config_.vnodes > 65536) {
-    throw std::invalid_argument("weight (vnodes) must be in 1..65536");
+  if (config_.vnodes == 0 || config_.vnodes > kMaxNodeWeight) {
+    throw std::invalid_argument("weight (vnodes) must be in 1.." + std::to_string(kMaxNodeWeight));
   }
   if (config_.max_batch == 0) throw std::invalid_argument("max batch must be at least 1");
 }
@@ -96,9 +97,9 @@ void Node::bind() {
   // Plugins load and start before any shard runs: a required plugin that
   // fails stops the node here, with the reason.
   plugins_.load_and_start();
-  shared_ = std::make_unique<NodeShared>(NodeShared{config_, ctx_, hub_endpoint_, ring_, stats_,
-                                                    limiter_, *tokens_, plugins_, incarnation_,
-                                                    config_.shards, last_epoch_});
+  shared_ = std::make_unique<NodeShared>(
+      NodeShared{config_, ctx_, hub_endpoint_, ring_, stats_, limiter_, *tokens_,
+                 identify_throttle_, plugins_, incarnation_, config_.shards, last_epoch_});
   carry_.resize(config_.shards);
   for (unsigned i = 0; i < config_.shards; ++i) {
     shards_.push_back(std::make_unique<Shard>(i, *shared_));
@@ -175,6 +176,7 @@ void Node::run(const std::atomic<bool>& stop, const std::atomic<bool>* drain) {
     }
     if (now >= next_register) {
       register_with_broker();
+      warnings_.flush(now);
       next_register = now + config_.heartbeat;
     }
     if (config_.session_role && now >= next_client_sweep) {
@@ -285,32 +287,25 @@ void Node::on_broker(Frames& frames) {
   wire::HeaderReader r(frames[1].data(), frames[1].size());
   if (!r.ok()) {
     ++stats_.malformed;
-    spdlog::warn("node '{}': bad frame from '{}': {}", config_.name, view_of(frames[0]),
-                 r.error().text);
+    warnings_.warn(view_of(frames[0]), "node '{}': bad frame from '{}': {}", config_.name,
+                   printable(view_of(frames[0])), printable(r.error().text, 512));
     return;
   }
   const unsigned shards = config_.shards;
+  // What only the broker may send: an empty source frame names it.
+  const bool from_broker = frames[0].size() == 0;
+  if (r.type() == static_cast<std::uint32_t>(protocol::Type::kError)) {
+    if (!from_broker) return refuse_internal(view_of(frames[0]), "ERROR from a node");
+    // The broker refused our REGISTER (docs/security.md): say why.
+    const std::uint64_t code = r.u64("code");
+    const std::string_view text = r.str("text");
+    warnings_.warn("broker", "node '{}': the broker says {}: {}", config_.name,
+                   wire::code_name(static_cast<protocol::Code>(code)), printable(text, 512));
+    return;
+  }
   switch (static_cast<internal::Type>(r.type())) {
-    case internal::Type::kRing: {
-      auto update = std::make_shared<RingUpdate>(decode_ring_update(r));
-      if (!r.ok()) {
-        spdlog::error("node '{}': bad RING message: {}", config_.name, r.error().text);
-        return;
-      }
-      auto built = update->build_ring();
-      ring_.publish(built);
-      spdlog::info("node '{}': ring version {} ({} node(s))", config_.name, update->version,
-                   update->nodes.size());
-      note_ring(*update);
-      for (unsigned i = 0; i < shards; ++i) {
-        auto task = std::make_unique<Task>();
-        task->kind = Task::Kind::kRing;
-        task->ring = update;
-        task->built_ring = built;
-        push_task(i, std::move(task));
-      }
-      return;
-    }
+    case internal::Type::kRing:
+      return on_ring(frames, r);
     case internal::Type::kHandoff:
     case internal::Type::kHandoffCheck:
     case internal::Type::kHandoffCheckReply: {
@@ -352,6 +347,7 @@ void Node::on_broker(Frames& frames) {
       task->event_kind = r.u64("kind");
       task->ack_id = r.u64("ack_id");
       task->peer = std::string(r.bin("publisher", 255));
+      if (!from_broker) return refuse_internal(view_of(frames[0]), "FORWARD_PUBLISH from a node");
       if (!r.ok() || frames.size() != 3 || !config_.guild_role) {
         ++stats_.malformed;
         return;
@@ -427,8 +423,43 @@ void Node::on_broker(Frames& frames) {
     }
     default:
       ++stats_.malformed;
-      spdlog::warn("node '{}': unexpected message type {} from '{}'", config_.name, r.type(),
-                   view_of(frames[0]));
+      warnings_.warn(view_of(frames[0]), "node '{}': unexpected message type {} from '{}'",
+                     config_.name, r.type(), printable(view_of(frames[0])));
+  }
+}
+
+void Node::refuse_internal(std::string_view source, const std::string& why) {
+  ++stats_.refused_internal;
+  warnings_.warn(source, "node '{}': refused a message from '{}': {}", config_.name,
+                 source.empty() ? std::string("the broker") : printable(source),
+                 printable(why, 512));
+}
+
+void Node::on_ring(Frames& frames, wire::HeaderReader& r) {
+  if (frames[0].size() != 0) return refuse_internal(view_of(frames[0]), "RING from a node");
+  auto update = std::make_shared<RingUpdate>(decode_ring_update(r));
+  if (!r.ok()) return refuse_internal("", "bad RING message: " + r.error().text);
+  if (frames.size() != 2) return refuse_internal("", "RING with payload frames");
+  if (auto bad = invalid_ring_update(*update, ring_version_)) {
+    return refuse_internal("", "invalid RING: " + *bad);
+  }
+  std::shared_ptr<const Ring> built;
+  try {
+    built = update->build_ring();
+  } catch (const std::exception& e) {  // the checks above should make this unreachable
+    return refuse_internal("", std::string("RING does not build: ") + e.what());
+  }
+  ring_version_ = update->version;
+  ring_.publish(built);
+  spdlog::info("node '{}': ring version {} ({} node(s))", config_.name, update->version,
+               update->nodes.size());
+  note_ring(*update);
+  for (unsigned i = 0; i < config_.shards; ++i) {
+    auto task = std::make_unique<Task>();
+    task->kind = Task::Kind::kRing;
+    task->ring = update;
+    task->built_ring = built;
+    push_task(i, std::move(task));
   }
 }
 
@@ -446,17 +477,26 @@ void Node::on_client(Frames& frames) {
     send_frames(clients_, reply, true);
     return;
   }
+  // A connection closed for failed IDENTIFYs is not heard any more.
+  if (identify_throttle_.closed(view_of(frames[0]), Clock::now())) return;
   bool answered = false;
-  const unsigned target = shard_for_client_message(frames, &answered);
+  bool identify = false;
+  const unsigned target = shard_for_client_message(frames, &answered, &identify);
   if (answered) return;
   auto task = std::make_unique<Task>();
   task->kind = Task::Kind::kClient;
   task->peer = std::string(view_of(frames[0]));
+  if (identify) {
+    // Set by libzmq on messages that came over TCP; absent over inproc.
+    if (const char* address = zmq_msg_gets(frames[1].handle(), "Peer-Address")) {
+      task->address = address;
+    }
+  }
   for (std::size_t i = 1; i < frames.size(); ++i) task->frames.push_back(std::move(frames[i]));
   push_task(target, std::move(task));
 }
 
-unsigned Node::shard_for_client_message(Frames& frames, bool* answered) {
+unsigned Node::shard_for_client_message(Frames& frames, bool* answered, bool* identify) {
   const std::string_view peer = view_of(frames[0]);
   tracker_.heard_from(peer, Clock::now());
   const unsigned home = shard_of_connection(peer, config_.shards);
@@ -493,6 +533,7 @@ unsigned Node::shard_for_client_message(Frames& frames, bool* answered) {
       session_field = 1;
       break;
     case protocol::Type::kIdentify:
+      *identify = true;
       *answered = memory_.above() && refused_for_memory(frames, r);
       return home;  // IDENTIFY creates its session on the connection's own shard
     default:

@@ -13,6 +13,7 @@
 #include <zmq.hpp>
 
 #include "broker/ring_handle.hpp"
+#include "common/log_limiter.hpp"
 #include "common/memory_ceiling.hpp"
 #include "common/pipe_bytes.hpp"
 #include "nodes/connection_tracker.hpp"
@@ -44,6 +45,11 @@ class Node {
 
  private:
   void on_broker(Frames& frames);
+  // RING: only from the broker, valid (internal_limits.hpp) and newer than
+  // the last one; anything else is refused and counted.
+  void on_ring(Frames& frames, wire::HeaderReader& r);
+  // Counts and (rate-limited) logs an internal message this node refuses.
+  void refuse_internal(std::string_view source, const std::string& why);
   void on_client(Frames& frames);
   void on_shard_output(Frames& frames);
   void send_to_client(Frames& frames, std::size_t first, bool goodbye);
@@ -70,7 +76,8 @@ class Node {
   void tell_shards_of(const std::string& peer, Task::Kind kind);
   void tell_shards(const std::string& peer, const std::vector<unsigned>& shards, Task::Kind kind);
   // Routes a client message to the shard it concerns; answers HEARTBEAT.
-  unsigned shard_for_client_message(Frames& frames, bool* answered);
+  // `identify` tells an IDENTIFY (whose sender's address the shard needs).
+  unsigned shard_for_client_message(Frames& frames, bool* answered, bool* identify);
   void detach_silent_connections(Clock::time_point now);
   // SIGTERM: every session is told SHUTTING_DOWN before the node exits.
   void shut_down_sessions();
@@ -87,6 +94,7 @@ class Node {
   zmq::context_t& ctx_;
   std::uint64_t incarnation_;
   std::shared_ptr<const TokenChecker> tokens_;
+  IdentifyThrottle identify_throttle_;
   NodeStats stats_;
   RingHandle ring_;
   SubscribeLimiter limiter_;
@@ -117,6 +125,8 @@ class Node {
   bool draining_ = false;
   bool ring_shows_draining_ = false;  // the broker's ring has this node as draining
   std::chrono::steady_clock::time_point drain_deadline_{};
+  std::uint64_t ring_version_ = 0;  // of the last RING accepted
+  LogLimiter warnings_;
 };
 
 }  // namespace hearth

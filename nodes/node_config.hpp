@@ -10,6 +10,7 @@
 
 #include "common/curve_keys.hpp"
 #include "nodes/auth.hpp"
+#include "nodes/identify_throttle.hpp"
 #include "nodes/plugin_host.hpp"
 
 namespace hearth {
@@ -75,6 +76,7 @@ struct NodeConfig {
   std::size_t shard_queue = 65536;  // tasks waiting per shard
 
   std::shared_ptr<const TokenChecker> tokens;  // null: development mode
+  IdentifyLimits identify_limits;
 
   std::vector<PluginSpec> plugins;
   PluginLimits plugin_limits;

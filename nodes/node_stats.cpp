@@ -18,7 +18,8 @@ std::string NodeStats::summary() const {
       << " handoffs_received=" << handoffs_received << " handoffs_fresh=" << handoffs_fresh
       << " handoff_refused=" << handoff_refused << " moves_confirmed=" << moves_confirmed
       << " moves_lost=" << moves_lost << " output_hard_limit=" << output_hard_limit
-      << " output_soft_limit=" << output_soft_limit << " refused_memory=" << refused_memory;
+      << " output_soft_limit=" << output_soft_limit << " refused_memory=" << refused_memory
+      << " refused_internal=" << refused_internal;
   return out.str();
 }
 

@@ -42,6 +42,7 @@ struct NodeStats {
   Counter output_hard_limit{0};  // connections closed past --client-output-hard-bytes
   Counter output_soft_limit{0};  // ... above --client-output-soft-bytes for too long
   Counter refused_memory{0};     // IDENTIFY, RESUME, SUBSCRIBE refused above --max-memory
+  Counter refused_internal{0};   // invalid internal messages, or from the wrong sender
 
   std::string summary() const;
 };

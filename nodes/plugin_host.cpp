@@ -7,6 +7,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "common/log_text.hpp"
+
 namespace hearth {
 namespace {
 
@@ -30,7 +32,8 @@ std::string_view view(hearth_bytes b) {
 
 void svc_log(hearth_context* ctx, hearth_log_level level, const char* message) {
   const auto* c = context_of(ctx);
-  const char* text = message ? message : "";
+  // A plugin may log what a client sent: escaped, so it cannot forge lines.
+  const std::string text = printable(message ? message : "", 4096);
   switch (level) {
     case HEARTH_LOG_DEBUG:
       spdlog::debug("plugin {}: {}", c->plugin->name, text);
@@ -204,6 +207,7 @@ bool PluginHost::load(const PluginSpec& spec, std::string* error) {
   plugin->path = spec.path;
   plugin->description = build->description ? build->description : "";
   plugin->required = spec.required;
+  plugin->fail_open = spec.fail_open;
   plugin->options = spec.options;
   plugin->handle = handle;
   plugin->index = plugins_.size();
@@ -317,13 +321,21 @@ hearth_result PluginHost::invoke(LoadedPlugin& p, const char* hook, F&& call) {
 std::optional<std::string> PluginHost::identify(PluginShardServices& shard,
                                                 hearth_identify_event& ev) {
   for (auto& p : plugins_) {
-    if (p->disabled || !HOOK_PRESENT(p->hooks, on_identify)) continue;
+    if (!HOOK_PRESENT(p->hooks, on_identify)) continue;
+    if (p->disabled) {
+      if (p->fail_open) continue;
+      return "plugin " + p->name + " is disabled; sessions are refused until the node restarts";
+    }
     PluginContext ctx{this, p.get(), &shard};
     ev.reject_reason = nullptr;
     const auto r = invoke(*p, "on_identify", [&] {
       return p->hooks.on_identify(p->hooks.plugin, as_handle(&ctx), &ev);
     });
-    if (r == HEARTH_OK && ev.reject_reason) return std::string(ev.reject_reason);
+    if (r != HEARTH_OK) {
+      if (p->fail_open) continue;
+      return "plugin " + p->name + " failed to check the session; refused";
+    }
+    if (ev.reject_reason) return std::string(ev.reject_reason);
   }
   return std::nullopt;
 }
@@ -337,16 +349,46 @@ void PluginHost::session_closed(PluginShardServices& shard, const hearth_session
   }
 }
 
-void PluginHost::subscribed(PluginShardServices& shard, hearth_subscription_event ev,
-                            const std::vector<std::string_view>& data) {
-  for (auto& p : plugins_) {
-    if (p->disabled || !HOOK_PRESENT(p->hooks, on_subscribe)) continue;
-    PluginContext ctx{this, p.get(), &shard};
-    const std::string_view mine = p->index < data.size() ? data[p->index] : std::string_view();
+std::optional<std::string> PluginHost::subscribed(PluginShardServices& shard,
+                                                  hearth_subscription_event ev,
+                                                  const std::vector<std::string_view>& data) {
+  std::optional<std::string> refusal;
+  std::size_t called = 0;  // plugins before this index accepted
+  for (; called < plugins_.size() && !refusal; ++called) {
+    LoadedPlugin& p = *plugins_[called];
+    if (!HOOK_PRESENT(p.hooks, on_subscribe)) continue;
+    if (p.disabled) {
+      if (!p.fail_open) refusal = "plugin " + p.name + " is disabled; subscriptions are refused";
+      continue;
+    }
+    PluginContext ctx{this, &p, &shard};
+    const std::string_view mine = p.index < data.size() ? data[p.index] : std::string_view();
     ev.subscription_data = {mine.data(), mine.size()};
-    invoke(*p, "on_subscribe",
-           [&] { return p->hooks.on_subscribe(p->hooks.plugin, as_handle(&ctx), &ev); });
+    const char* veto = nullptr;
+    ev.reject_reason = &veto;
+    const auto r = invoke(p, "on_subscribe", [&] {
+      return p.hooks.on_subscribe(p.hooks.plugin, as_handle(&ctx), &ev);
+    });
+    if (r != HEARTH_OK) {
+      if (!p.fail_open) refusal = "plugin " + p.name + " failed to check the subscription";
+    } else if (veto) {
+      refusal = std::string(veto);
+    }
+    if (refusal) break;
   }
+  if (!refusal) return std::nullopt;
+  ev.reject_reason = nullptr;
+  ev.subscription_data = {nullptr, 0};
+  for (std::size_t i = 0; i < called; ++i) {
+    LoadedPlugin& p = *plugins_[i];
+    if (p.disabled || !HOOK_PRESENT(p.hooks, on_subscribe) ||
+        !HOOK_PRESENT(p.hooks, on_unsubscribe))
+      continue;
+    PluginContext ctx{this, &p, &shard};
+    invoke(p, "on_unsubscribe",
+           [&] { return p.hooks.on_unsubscribe(p.hooks.plugin, as_handle(&ctx), &ev); });
+  }
+  return refusal;
 }
 
 void PluginHost::unsubscribed(PluginShardServices& shard, const hearth_subscription_event& ev) {

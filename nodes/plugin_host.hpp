@@ -23,6 +23,9 @@ struct PluginSpec {
   std::string path;
   bool required = false;
   std::map<std::string, std::string> options;
+  // on_identify and on_subscribe fail closed (a failing or disabled plugin
+  // refuses) unless this is set (--plugin-fail-open NAME).
+  bool fail_open = false;
 };
 
 struct PluginLimits {
@@ -61,6 +64,7 @@ class LoadedPlugin {
   std::string description;
   std::size_t index = 0;  // slot index in guilds and sessions
   bool required = false;
+  bool fail_open = false;
   std::map<std::string, std::string> options;
   hearth_plugin_hooks hooks{};
   void* handle = nullptr;
@@ -96,13 +100,19 @@ class PluginHost {
   std::size_t size() const { return plugins_.size(); }
   bool has_publish_hooks() const { return publish_hooks_; }
 
-  // Hook dispatch. Each is a no-op for plugins without that hook or disabled.
-  // Returns the first rejection reason, if any plugin rejected.
+  // Hook dispatch. Each is a no-op for plugins without that hook or disabled,
+  // except identify and subscribed, which fail closed (docs/plugins.md,
+  // "When a plugin fails"): a plugin with the hook that fails, or is
+  // disabled, refuses unless it was loaded fail-open.
+  // The first rejection reason, if any plugin rejected.
   std::optional<std::string> identify(PluginShardServices& shard, hearth_identify_event& ev);
   void session_closed(PluginShardServices& shard, const hearth_session_event& ev);
-  // `data`: each plugin's subscription data, by plugin index.
-  void subscribed(PluginShardServices& shard, hearth_subscription_event ev,
-                  const std::vector<std::string_view>& data);
+  // `data`: each plugin's subscription data, by plugin index. The first
+  // refusal (a veto, a failure, a disabled plugin), or nullopt: the
+  // subscription stands. Plugins that accepted before a refusal are told
+  // on_unsubscribe, so none keeps a member the guild does not have.
+  std::optional<std::string> subscribed(PluginShardServices& shard, hearth_subscription_event ev,
+                                        const std::vector<std::string_view>& data);
   void unsubscribed(PluginShardServices& shard, const hearth_subscription_event& ev);
 
   struct PublishOutcome {

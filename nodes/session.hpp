@@ -5,12 +5,14 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "common/frames.hpp"
+#include "nodes/auth.hpp"
 #include "nodes/event_batch.hpp"
 #include "nodes/replay_buffer.hpp"
 
@@ -44,6 +46,8 @@ struct Connection;
 struct Session {
   std::uint64_t id = 0;
   std::uint64_t user = 0;
+  // The guilds its token grants; null: every guild.
+  std::shared_ptr<const GuildGrant> grant;
   // Owned by the shard's connection map; nullptr while detached (the
   // connection went away and the session waits for a RESUME).
   Connection* connection = nullptr;

@@ -41,6 +41,7 @@ struct NodeShared {
   NodeStats& stats;
   SubscribeLimiter& limiter;
   const TokenChecker& tokens;
+  IdentifyThrottle& identify_throttle;
   PluginHost& plugins;
   std::uint64_t incarnation;
   unsigned shards;
@@ -93,7 +94,11 @@ class Shard final : public PluginShardServices {
 
   // Client side.
   void on_client(Task& task);
-  void on_identify(const std::string& peer, wire::HeaderReader& r);
+  void on_identify(const std::string& peer, const std::string& address, wire::HeaderReader& r);
+  // A failed IDENTIFY: counted against the connection and the address; the
+  // connection is closed at its limit (identify_throttle.hpp).
+  void identify_failed(const std::string& peer, const std::string& address, protocol::Code code,
+                       const std::string& text, std::uint64_t request);
   void on_leave(const std::string& peer, wire::HeaderReader& r);
   void on_subscribe_request(const std::string& peer, wire::HeaderReader& r);
   // SUBSCRIBE and UNSUBSCRIBE: [request_id, session_id, guilds]. The session
@@ -103,6 +108,8 @@ class Shard final : public PluginShardServices {
                               std::uint64_t* request, std::vector<std::uint64_t>& guilds);
   // Adds links for `guilds` (asked by `request`) and subscribes each.
   void follow(Session& s, const std::vector<std::uint64_t>& guilds, std::uint64_t request);
+  // SUBSCRIBED with code REJECTED for a guild the session's token does not grant.
+  void refuse_guild(Session& s, std::uint64_t guild, std::uint64_t request);
   void on_unsubscribe_request(const std::string& peer, wire::HeaderReader& r);
   void on_resume(const std::string& peer, wire::HeaderReader& r);
   void invalid_session(const std::string& peer, std::uint64_t request, std::uint64_t sid,

@@ -133,6 +133,7 @@ void Shard::on_subscribe(const std::string& from, wire::HeaderReader& r) {
   }
   if (!r.ok()) return;
   Code code = Code::kOk;
+  std::string reason;  // why a plugin refused it
   std::uint64_t seq = 0;
   std::uint64_t epoch = 0;
   const Ring& ring = *ring_;
@@ -156,15 +157,25 @@ void Shard::on_subscribe(const std::string& from, wire::HeaderReader& r) {
         seq = g.seq();
         epoch = g.epoch();
         if (announce && !shared_.plugins.empty()) {
-          hearth_subscription_event ev{
-              sizeof(hearth_subscription_event), guild, sid, user, from.c_str(), {nullptr, 0}};
-          shared_.plugins.subscribed(*this, ev, data);
+          hearth_subscription_event ev{sizeof(hearth_subscription_event),
+                                       guild,
+                                       sid,
+                                       user,
+                                       from.c_str(),
+                                       {nullptr, 0},
+                                       nullptr};
+          if (auto refusal = shared_.plugins.subscribed(*this, ev, data)) {
+            g.remove(from, sid);  // plugins fail closed (docs/plugins.md)
+            code = Code::kRejected;
+            reason = std::move(*refusal);
+            seq = epoch = 0;
+          }
         }
       }
     }
   }
-  wire::HeaderWriter w(u32(internal::Type::kSubscribeReply), 5);
-  w.u64(guild).u64(sid).u64(static_cast<std::uint64_t>(code)).u64(seq).u64(epoch);
+  wire::HeaderWriter w(u32(internal::Type::kSubscribeReply), 6);
+  w.u64(guild).u64(sid).u64(static_cast<std::uint64_t>(code)).u64(seq).u64(epoch).str(reason);
   send_header(kToBroker, from, w);
 }
 
@@ -177,7 +188,7 @@ void Shard::on_unsubscribe(const std::string& from, wire::HeaderReader& r) {
   const std::uint64_t user = it->second.user_of(from, sid);
   if (it->second.remove(from, sid) && !shared_.plugins.empty()) {
     hearth_subscription_event ev{
-        sizeof(hearth_subscription_event), guild, sid, user, from.c_str(), {nullptr, 0}};
+        sizeof(hearth_subscription_event), guild, sid, user, from.c_str(), {nullptr, 0}, nullptr};
     shared_.plugins.unsubscribed(*this, ev);
   }
 }

@@ -68,7 +68,7 @@ void Shard::on_client(Task& task) {
   }
   switch (type) {
     case Type::kIdentify:
-      return on_identify(peer, r);
+      return on_identify(peer, task.address, r);
     case Type::kHeartbeat:
       // The hub answers every well-formed HEARTBEAT (it alone knows all the
       // connection's sessions); one that reaches a shard has a bad nonce.
@@ -118,7 +118,22 @@ void Shard::on_plugin_message(const std::string& peer, wire::HeaderReader& r, Ta
   }
 }
 
-void Shard::on_identify(const std::string& peer, wire::HeaderReader& r) {
+void Shard::identify_failed(const std::string& peer, const std::string& address, Code code,
+                            const std::string& text, std::uint64_t request) {
+  ++shared_.stats.auth_failures;
+  if (!shared_.identify_throttle.failed(peer, address, Clock::now())) {
+    return send_client_error(peer, code, text, request);
+  }
+  send_client_error(peer, code,
+                    text +
+                        "; too many failed IDENTIFYs: this connection is closed (reconnect; "
+                        "its sessions are detached and may be RESUMEd)",
+                    request);
+  detach_connection(peer);
+}
+
+void Shard::on_identify(const std::string& peer, const std::string& address,
+                        wire::HeaderReader& r) {
   const NodeConfig& cfg = shared_.config;
   const std::uint64_t request = r.u64("request_id");
   const std::uint64_t user = r.u64("user_id");
@@ -152,9 +167,13 @@ void Shard::on_identify(const std::string& peer, wire::HeaderReader& r) {
                                  std::to_string(cfg.max_sessions_per_connection) + " sessions",
                              request);
   }
-  if (auto refusal = shared_.tokens.check(user, token)) {
-    ++shared_.stats.auth_failures;
-    return send_client_error(peer, Code::kAuthFailed, *refusal, request);
+  if (shared_.identify_throttle.address_blocked(address, Clock::now())) {
+    return identify_failed(peer, address, Code::kAuthFailed,
+                           "too many failed IDENTIFYs from this address; retry later", request);
+  }
+  GuildGrant grant;
+  if (auto refusal = shared_.tokens.check(user, token, &grant)) {
+    return identify_failed(peer, address, Code::kAuthFailed, *refusal, request);
   }
   Session* created = sessions_.create();
   if (!created) {
@@ -164,6 +183,7 @@ void Shard::on_identify(const std::string& peer, wire::HeaderReader& r) {
   Session& s = *created;
   const std::uint64_t sid = s.id;
   s.user = user;
+  if (!grant.all) s.grant = std::make_shared<const GuildGrant>(std::move(grant));
   s.resume_token = tokens_.next();
   ++shared_.stats.sessions;
   if (!shared_.plugins.empty()) {
@@ -198,10 +218,27 @@ void Shard::on_identify(const std::string& peer, wire::HeaderReader& r) {
   follow(s, guilds, request);
 }
 
+void Shard::refuse_guild(Session& s, std::uint64_t guild, std::uint64_t request) {
+  StreamRecord item;
+  item.type = static_cast<std::uint32_t>(Type::kSubscribed);
+  item.guild = guild;
+  item.code = static_cast<std::uint16_t>(Code::kRejected);
+  item.kind_or_request = request;
+  item.bytes = "the session's token does not grant guild " + std::to_string(guild);
+  emit_control(s, item);
+}
+
 void Shard::follow(Session& s, const std::vector<std::uint64_t>& guilds, std::uint64_t request) {
   const std::size_t first_new = s.guilds.size();
   s.guilds.reserve(first_new + guilds.size());
+  const std::uint64_t sid = s.id;
   for (std::uint64_t g : guilds) {
+    if (s.grant && !s.grant->allows(g)) {
+      refuse_guild(s, g, request);
+      // A detached session whose buffer overflowed is closed by emit_control.
+      if (!sessions_.find(sid)) return;
+      continue;
+    }
     GuildLink link;
     link.request_id = request;
     s.guilds.emplace_back(g, std::move(link));
@@ -408,6 +445,8 @@ void Shard::on_subscribe_reply(const std::string& from, wire::HeaderReader& r) {
   const auto code = static_cast<Code>(r.u64("code"));
   const std::uint64_t guild_seq = r.u64("guild_seq");
   const std::uint64_t epoch = r.u64("epoch");
+  // Why a plugin refused it (appended field; absent from older nodes).
+  const std::string_view reason = r.has_more() ? r.str("reason") : std::string_view();
   if (!r.ok()) return;
   Session* found = sessions_.find(sid);
   GuildLink* link = found ? found->link(guild) : nullptr;
@@ -438,6 +477,7 @@ void Shard::on_subscribe_reply(const std::string& from, wire::HeaderReader& r) {
     link->moving_from_id = 0;
     link->request_id = 0;
   } else {
+    item.bytes = reason;
     // Refused for good: the guild no longer counts as followed.
     std::erase_if(s.guilds, [&](const auto& entry) { return entry.first == guild; });
   }

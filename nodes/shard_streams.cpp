@@ -14,9 +14,9 @@ namespace {
 // The header of a stream item that is its own message (not an EVENTS entry).
 std::string control_header(std::uint64_t sid, const StreamRecord& item, std::uint64_t seq) {
   if (item.type == static_cast<std::uint32_t>(Type::kSubscribed)) {
-    wire::HeaderWriter w(Type::kSubscribed, 8);
+    wire::HeaderWriter w(Type::kSubscribed, 9);
     w.u64(sid).u64(seq).u64(item.guild).u64(item.code).u64(item.epoch).u64(item.guild_seq);
-    w.u64(item.kind_or_request).u64(item.refetch);
+    w.u64(item.kind_or_request).u64(item.refetch).str(item.bytes);
     return std::string(w.view());
   }
   if (item.type == static_cast<std::uint32_t>(Type::kUnsubscribed)) {

@@ -27,6 +27,7 @@ struct Task {
 
   Kind kind;
   std::string peer;
+  std::string address;  // kClient IDENTIFY: the client's address (ZeroMQ Peer-Address), if known
   Frames frames;
   std::uint64_t guild = 0;
   std::uint64_t guild_seq = 0;

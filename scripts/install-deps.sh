@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev openssl
   python3 python3-zmq python3-msgpack python3-h2 nghttp2-server
   clang-format redis-server
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -60,6 +60,7 @@ struct Subscribed {
   std::uint64_t guild_seq;   // the guild's position when the session joined
   std::uint64_t request_id;  // the IDENTIFY or SUBSCRIBE that asked; 0 when the node re-subscribed
   bool refetch;              // events may have been missed: reload the guild's state
+  std::string reason;        // code != 0: why (a plugin's veto, the token's guilds)
 };
 
 struct Event {

@@ -151,6 +151,11 @@ typedef struct hearth_subscription_event {
    * set_subscription_data (empty if nothing). It travels with every
    * SUBSCRIBE, so a guild that moves to another node is rebuilt with it. */
   hearth_bytes subscription_data;
+  /* Appended in ABI v1 (check struct_size): in on_subscribe, a place for a
+   * veto. Set *reject_reason to a text to refuse the subscription: the
+   * client gets SUBSCRIBED with code REJECTED and this text (copied by the
+   * host; keep it valid until the hook returns). NULL in on_unsubscribe. */
+  const char** reject_reason;
 } hearth_subscription_event;
 
 typedef struct hearth_publish_event {

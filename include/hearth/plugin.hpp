@@ -13,6 +13,7 @@
 #include <exception>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "hearth/plugin.h"
@@ -92,6 +93,7 @@ class Plugin {
   // Return a non-empty reason to reject the session.
   virtual std::string on_identify(Host&, const hearth_identify_event&) { return {}; }
   virtual void on_session_close(Host&, const hearth_session_event&) {}
+  // Call reject_subscription(ev, reason) in it to veto the subscription.
   virtual void on_subscribe(Host&, const hearth_subscription_event&) {}
   virtual void on_unsubscribe(Host&, const hearth_subscription_event&) {}
 
@@ -120,7 +122,11 @@ class Plugin {
 
   // ---- glue below: the C hooks the host calls ----
 
-  static hearth_result entry(Plugin* self, const hearth_host_api* host, const uint32_t* offered,
+  // `P` is the plugin's own class (HEARTH_PLUGIN passes it): on_identify and
+  // on_subscribe are offered to the host only when P overrides them, because
+  // the host fails closed on those two (a disabled plugin with them refuses).
+  template <class P>
+  static hearth_result entry(P* self, const hearth_host_api* host, const uint32_t* offered,
                              size_t offered_count, uint32_t* chosen, hearth_plugin_hooks* hooks) {
     *chosen = 0;
     for (size_t i = 0; i < offered_count; ++i) {
@@ -138,9 +144,13 @@ class Plugin {
     hooks->plugin = self;
     hooks->on_node_start = &c_node_start;
     hooks->on_node_stop = &c_node_stop;
-    hooks->on_identify = &c_identify;
+    constexpr bool unknown_class = std::is_same_v<P, Plugin>;
+    if (unknown_class || !std::is_same_v<decltype(&P::on_identify), decltype(&Plugin::on_identify)>)
+      hooks->on_identify = &c_identify;
     hooks->on_session_close = &c_session_close;
-    hooks->on_subscribe = &c_subscribe;
+    if (unknown_class ||
+        !std::is_same_v<decltype(&P::on_subscribe), decltype(&Plugin::on_subscribe)>)
+      hooks->on_subscribe = &c_subscribe;
     hooks->on_unsubscribe = &c_unsubscribe;
     hooks->on_publish = &c_publish;
     hooks->on_timer = &c_timer;
@@ -151,6 +161,21 @@ class Plugin {
     hooks->on_session_free = &c_session_free;
     hooks->on_stats = &c_stats;
     return HEARTH_OK;
+  }
+
+ protected:
+  // From on_subscribe: refuse this subscription; the client gets SUBSCRIBED
+  // with code REJECTED and `reason`. A no-op on a host older than the veto.
+  static void reject_subscription(const hearth_subscription_event& ev, std::string reason) {
+    if (ev.struct_size <
+            offsetof(hearth_subscription_event, reject_reason) + sizeof(ev.reject_reason) ||
+        ev.reject_reason == nullptr) {
+      return;
+    }
+    // thread_local: shards call on_subscribe concurrently; the host copies it.
+    thread_local std::string kept;
+    kept = reason.empty() ? std::string("refused") : std::move(reason);
+    *ev.reject_reason = kept.c_str();
   }
 
  private:
