@@ -133,7 +133,7 @@ std::vector<std::string> node_args(const std::string& name, const std::string& r
   std::vector<std::string> args = {
       "node",     "--name",         name,       "--roles",        roles,
       "--broker", tcp(broker_port), "--listen", tcp(listen_port), "--shards",
-      "2",        "--heartbeat-ms", "200"};
+      "2",        "--heartbeat-ms", "200",      "--insecure"};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }

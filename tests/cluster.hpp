@@ -54,7 +54,8 @@ class Process {
 // broker's node socket on base + 1, sessions on base + 2; then `extra`.
 std::vector<std::string> all_in_one_args(int base, const std::vector<std::string>& extra = {});
 
-// Arguments for a `hearth node` with 2 shards and a 200 ms heartbeat, then `extra`.
+// Arguments for a `hearth node` with 2 shards, a 200 ms heartbeat and
+// --insecure (no keys), then `extra`.
 std::vector<std::string> node_args(const std::string& name, const std::string& roles,
                                    int broker_port, int listen_port,
                                    const std::vector<std::string>& extra = {});

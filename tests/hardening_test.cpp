@@ -95,18 +95,19 @@ std::size_t count_of(const std::string& text, const std::string& what) {
 
 // A broker and a node of both roles as separate processes, a healthy session
 // on guild 5, and helpers to check it is still served.
-class Security : public ::testing::Test {
+class Hardening : public ::testing::Test {
  protected:
   void start(const std::vector<std::string>& node_extra = {}) {
     base_ = port_base() + 3;
     broker_ = std::make_unique<Process>(
-        "sec-broker", std::vector<std::string>{"broker", "--frontend", tcp(base_), "--backend",
-                                               tcp(base_ + 1), "--stats-interval-ms", "1000",
-                                               // Fake guild nodes must not take guild 5.
-                                               "--pin", "5=node-1"});
-    std::vector<std::string> args{"node",         "--name",       "node-1",
-                                  "--broker",     tcp(base_ + 1), "--listen",
-                                  tcp(base_ + 2), "--shards",     "2"};
+        "sec-broker",
+        std::vector<std::string>{"broker", "--insecure", "--frontend", tcp(base_), "--backend",
+                                 tcp(base_ + 1), "--stats-interval-ms", "1000",
+                                 // Fake guild nodes must not take guild 5.
+                                 "--pin", "5=node-1"});
+    std::vector<std::string> args{
+        "node",         "--insecure", "--name",       "node-1",   "--broker",
+        tcp(base_ + 1), "--listen",   tcp(base_ + 2), "--shards", "2"};
     args.insert(args.end(), node_extra.begin(), node_extra.end());
     node_ = std::make_unique<Process>("sec-node", args);
     ASSERT_TRUE(node_->wait_for_log("ring version", seconds(10))) << node_->log();
@@ -141,7 +142,7 @@ class Security : public ::testing::Test {
   std::unique_ptr<Fleet> healthy_;
 };
 
-TEST_F(Security, InvalidRegistersAreRefusedAndNobodyCrashes) {
+TEST_F(Hardening, InvalidRegistersAreRefusedAndNobodyCrashes) {
   start();
   start_healthy();
   BackendPeer zero(tcp(base_ + 1), "zero");
@@ -176,7 +177,7 @@ TEST_F(Security, InvalidRegistersAreRefusedAndNobodyCrashes) {
   expect_healthy("after-bad-registers");
 }
 
-TEST_F(Security, ARingFromAnyoneButTheBrokerIsIgnored) {
+TEST_F(Hardening, ARingFromAnyoneButTheBrokerIsIgnored) {
   start();
   start_healthy();
   // Unregistered: the broker refuses to route it at all.
@@ -201,7 +202,7 @@ TEST_F(Security, ARingFromAnyoneButTheBrokerIsIgnored) {
   EXPECT_GT(count_of(node_->log(), "ring version"), rings);
 }
 
-TEST_F(Security, APluginPublishFromAnUnregisteredPeerIsNotDelivered) {
+TEST_F(Hardening, APluginPublishFromAnUnregisteredPeerIsNotDelivered) {
   start();
   start_healthy();
   BackendPeer evil(tcp(base_ + 1), "evil");
@@ -218,7 +219,7 @@ TEST_F(Security, APluginPublishFromAnUnregisteredPeerIsNotDelivered) {
   ASSERT_TRUE(broker_->wait_for_log("refused_unregistered=200", seconds(5))) << broker_->log();
 }
 
-TEST_F(Security, TheLogStaysBoundedUnderAFloodAndCannotBeForged) {
+TEST_F(Hardening, TheLogStaysBoundedUnderAFloodAndCannotBeForged) {
   start();
   start_healthy();
   const std::size_t before = broker_->log().size();
@@ -240,7 +241,7 @@ TEST_F(Security, TheLogStaysBoundedUnderAFloodAndCannotBeForged) {
 }
 
 // Signed tokens: the guilds a token grants are the guilds its user gets.
-class SignedTokens : public Security {
+class SignedTokens : public Hardening {
  protected:
   void SetUp() override {
     secret_ = testing::TempDir() + "hearth-secret-" + std::to_string(getpid());
@@ -370,7 +371,7 @@ TEST_F(SignedTokens, AnAddressIsThrottledAfterItsFailures) {
   EXPECT_NE(err[0].text.find("from this address"), std::string::npos) << err[0].text;
 }
 
-TEST_F(Security, AFailingAuthPluginRefusesAndOnSubscribeCanVeto) {
+TEST_F(Hardening, AFailingAuthPluginRefusesAndOnSubscribeCanVeto) {
   start({"--plugin",
          std::string("guard=") + HEARTH_TEST_PLUGIN_DIR + "/hearth_test_plugin_guard.so",
          "--plugin-required", "guard"});
