@@ -124,9 +124,10 @@ class Member {
     guilds_ += guilds.size();
   }
   // Drops the connection and continues the session on a new one (RESUME).
-  bool reconnect_and_resume() {
+  bool reconnect_and_resume(std::chrono::milliseconds detached = std::chrono::milliseconds(0)) {
     const int before = resumed;
     client_.reconnect();
+    std::this_thread::sleep_for(detached);
     client_.resume(2, session_, token_, last_seq_);
     return pump_until([&] { return resumed > before; }, std::chrono::seconds(5));
   }
@@ -311,11 +312,14 @@ TEST_F(PresenceTest, PublishersCannotForgePresence) {
   ASSERT_NE(err, nullptr);
   EXPECT_EQ(err->code, 14u);
   // Also without an ack: protocol v2 reports every publish error. The
-  // internal kinds (203, 205) are the plugin's own too.
-  for (std::uint64_t kind : {201u, 203u, 205u}) pub.publish(1, kind, "x", 0);
+  // internal kinds (203, 205, 208, 209) are the plugin's own too, and so are
+  // the directory's guild ids (2^64 - 2^32 on), whatever the kind.
+  for (std::uint64_t kind : {201u, 203u, 205u, 208u, 209u}) pub.publish(1, kind, "x", 0);
+  pub.publish(0xFFFFFFFF00000007ull, 1, "x", 0);
+  pub.publish(0xFFFFFFFF00000007ull, 208, "x", 0);
   std::size_t refused = 0;
   const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (refused < 3 && std::chrono::steady_clock::now() < end) {
+  while (refused < 7 && std::chrono::steady_clock::now() < end) {
     replies.clear();
     pub.poll(replies, std::chrono::milliseconds(50));
     for (auto& m : replies) {
@@ -326,7 +330,7 @@ TEST_F(PresenceTest, PublishersCannotForgePresence) {
       ++refused;
     }
   }
-  EXPECT_EQ(refused, 3u);
+  EXPECT_EQ(refused, 7u);
   EXPECT_TRUE(observer.expect(0, kQuiet).empty());
 }
 
@@ -620,6 +624,35 @@ TEST_F(PresenceTest, AReconnectWithinGraceSendsNothingWhateverTheStatus) {
   late.pump(kQuiet);
   EXPECT_EQ(late.view.count(8), 0u) << "invisible stays invisible";
   EXPECT_EQ(late.view[7], std::make_pair(unsigned{kDnd}, std::string("focus")));
+}
+
+TEST_F(PresenceTest, AResumeAfterTheGracePeriodKeepsTheStatusAndShowsNothing) {
+  Member observer(endpoint(), 100, {1});
+  ASSERT_TRUE(observer.ready());
+  Member dnd(endpoint(), 7, {1}, presence_of(kDnd, "focus"));
+  Member hidden(endpoint(), 8, {1}, presence_of(kInvisible));
+  Member plain(endpoint(), 9, {1});
+  for (Member* m : {&dnd, &hidden, &plain}) {
+    ASSERT_TRUE(m->ready());
+    ASSERT_TRUE(m->pump_until([&] { return !m->self.empty(); }, std::chrono::seconds(5)));
+  }
+  ASSERT_EQ(observer.expect(2, kQuiet).size(), 2u);
+  const std::size_t own_before = dnd.self.size() + hidden.self.size() + plain.self.size();
+
+  // Detached for 1 s, well past the 400 ms grace period: a session waiting
+  // for RESUME still counts as present, so nothing is decided again.
+  for (Member* m : {&dnd, &hidden, &plain}) {
+    ASSERT_TRUE(m->reconnect_and_resume(std::chrono::milliseconds(1000)));
+  }
+  EXPECT_EQ(observer.expect(2, std::chrono::milliseconds(800)).size(), 2u) << "a flap";
+  for (Member* m : {&dnd, &hidden, &plain}) m->pump(std::chrono::milliseconds(50));
+  EXPECT_EQ(dnd.self.size() + hidden.self.size() + plain.self.size(), own_before);
+  EXPECT_EQ(dnd.last_self(), (Update{1, kDnd, "focus"}));
+  EXPECT_EQ(hidden.last_self(), (Update{1, kInvisible, ""}));
+
+  // The resumed sessions still set their status as before.
+  hidden.set(kIdle, "back");
+  EXPECT_EQ(observer.expect(3, kQuiet).back(), (Update{8, kIdle, "back"}));
 }
 
 TEST_F(PresenceTest, OptionsAreValidatedAtStart) {

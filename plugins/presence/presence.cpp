@@ -706,8 +706,11 @@ class Presence : public hearth::Plugin {
       return PublishDecision::drop("malformed directory message");
     }
     auto* g = static_cast<GuildPresence*>(host.guild_slot(ev.guild_id));
-    auto found = g ? g->users.find(a.user) : decltype(g->users.end()){};
-    if (!g || found == g->users.end() || !found->second.registered) {
+    // Not here (moved, or ended): the guild's new owner registers for itself,
+    // and the directory forgets this registration if nobody refreshes it.
+    if (!g) return PublishDecision::drop("no presence in this guild here");
+    auto found = g->users.find(a.user);
+    if (found == g->users.end() || !found->second.registered) {
       // The directory still counts this guild for the user: tell it otherwise.
       if (directory_guilds_ > 0) {
         host.publish(directory_of(a.user), kDirectoryKind,
