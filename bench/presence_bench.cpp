@@ -8,6 +8,8 @@
 //
 // HEARTH_BENCH_PORT (default 17410) moves its two loopback ports (that port
 // and the one 100 above it), so that benches on a shared machine do not meet.
+// HEARTH_BENCH_IDENTIFY_PRESENCE=1 makes every IDENTIFY carry presence
+// [1, ""] (online), as a protocol v2 client restoring its status does.
 // Without `pages`, sessions keep the first snapshot page (the count and up to
 // 100 members in a large guild), as a client showing a big guild would; with
 // it, every session fetches every page (the worst case).
@@ -17,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -64,7 +67,13 @@ int main(int argc, char** argv) {
     if (++known_count[i] == sessions) ++complete;
   };
   const auto start = Clock::now();
-  for (unsigned s = 0; s < sessions; ++s) clients[s % connections]->identify(s, s + 1, "t", {1});
+  std::optional<client::InitialPresence> presence;
+  if (const char* p = std::getenv("HEARTH_BENCH_IDENTIFY_PRESENCE"); p && std::string(p) == "1") {
+    presence = client::InitialPresence{1, ""};
+  }
+  for (unsigned s = 0; s < sessions; ++s) {
+    clients[s % connections]->identify(s, s + 1, "t", {1}, presence);
+  }
   auto last_progress = Clock::now();
   auto last_heartbeat = Clock::now();
   while (true) {

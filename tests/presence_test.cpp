@@ -903,6 +903,60 @@ TEST_F(PresenceAcrossNodes, AUserHasOneStatusInEveryGuildWhicheverNodeSetIt) {
   }
 }
 
+TEST(PresenceMove, ADirectoryThatMovesIsRebuiltWithinARefreshPeriod) {
+  const int base = port_base() + 30;
+  // User 7's directory guild (2^64 - 2^32 + 7) lives on guild-1 until it
+  // dies; guilds 1 and 2 stay on guild-2 throughout.
+  Process broker(
+      "dmove-broker",
+      {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1), "--node-timeout-ms", "1000",
+       "--pin", "18446744069414584327=guild-1", "--pin", "1=guild-2", "--pin", "2=guild-2"});
+  auto args = [&](const std::string& name, const std::string& roles, int port) {
+    auto a = presence_node_args(name, roles, base + 1, port, 2000);
+    a.insert(a.end(), {"--plugin-option", "presence.min_interval_ms=50", "--plugin-option",
+                       "presence.directory_refresh_ms=500"});
+    return a;
+  };
+  Process g1("dmove-guild-1", args("guild-1", "guild", base + 2));
+  Process g2("dmove-guild-2", args("guild-2", "guild", base + 3));
+  Process s1("dmove-session-1", args("session-1", "session", base + 4));
+  Process s2("dmove-session-2", args("session-2", "session", base + 5));
+  ASSERT_TRUE(broker.wait_for_log("with 2 guild node(s) of 4 node(s)", std::chrono::seconds(10)));
+
+  Member observer(tcp(base + 4), 100, {1, 2});
+  ASSERT_TRUE(observer.ready());
+  Member a(tcp(base + 4), 7, {1});  // session-1, guild 1
+  ASSERT_TRUE(a.ready());
+  Member b(tcp(base + 5), 7, {2});  // session-2, guild 2
+  ASSERT_TRUE(b.ready());
+  a.set(kDnd, "before");
+  ASSERT_TRUE(observer.pump_until(
+      [&] {
+        return last(observer.in_guild[2]) == Update{7, kDnd, "before"};
+      },
+      std::chrono::seconds(5)));
+
+  g1.kill_hard();  // the directory's state is gone with it
+  ASSERT_TRUE(broker.wait_for_log("with 1 guild node(s) of 3 node(s)", std::chrono::seconds(5)));
+  const auto t0 = std::chrono::steady_clock::now();
+  a.set(kIdle, "after");  // reaches guild 2 once guild-2's new directory is rebuilt
+  ASSERT_TRUE(observer.pump_until(
+      [&] {
+        return last(observer.in_guild[2]) == Update{7, kIdle, "after"};
+      },
+      std::chrono::seconds(5)))
+      << last(observer.in_guild[2]);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2000));
+  ASSERT_TRUE(b.pump_until(
+      [&] {
+        return b.last_self() == Update{2, kIdle, "after"};
+      },
+      std::chrono::seconds(5)));
+  for (const Update& u : observer.in_guild[2]) {
+    EXPECT_NE(u.status, unsigned{kOffline}) << "a flap in guild 2";
+  }
+}
+
 TEST(PresenceMove, AGuildThatMovesIsRebuiltFromLiveSessionsWithoutFlaps) {
   const int base = port_base();
   // Guild 1 lives on guild-1 until guild-1 dies; then the ring moves it.

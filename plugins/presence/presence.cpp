@@ -37,9 +37,6 @@ namespace {
 using namespace hearth::presence;
 using Clock = std::chrono::steady_clock;
 
-// How long a guild holds a newly arrived user with no known status for their
-// directory's answer before showing them online anyway (a directory moving).
-constexpr std::uint64_t kDirectoryWaitMs = 1000;
 // A directory forgets registrations not refreshed for this many refresh periods.
 constexpr std::uint64_t kDirectoryExpiryPeriods = 3;
 
@@ -257,6 +254,7 @@ class Presence : public hearth::Plugin {
       directory_guilds_ = option(host, "directory_guilds", 64);
       directory_base_ = option(host, "directory_base", 0xFFFFFFFF00000000ull);
       refresh_ms_ = option(host, "directory_refresh_ms", 10000, 1);
+      directory_wait_ms_ = option(host, "directory_wait_ms", 1000);
       if (directory_guilds_ > 0 &&
           directory_guilds_ - 1 > std::numeric_limits<std::uint64_t>::max() - directory_base_) {
         throw std::invalid_argument(
@@ -287,7 +285,8 @@ class Presence : public hearth::Plugin {
                    ? std::string(", status per session node (no directory)")
                    : ", per-user directory in guilds " + std::to_string(directory_base_) + ".." +
                          std::to_string(directory_base_ + (directory_guilds_ - 1)) +
-                         " refreshed every " + std::to_string(refresh_ms_) + " ms") +
+                         " refreshed every " + std::to_string(refresh_ms_) +
+                         " ms, waited for up to " + std::to_string(directory_wait_ms_) + " ms") +
               (stream.empty() ? std::string() : ", change stream on " + stream));
     return true;
   }
@@ -434,16 +433,17 @@ class Presence : public hearth::Plugin {
       // from another device: shown once the directory answers, not online
       // first (docs/presence.md).
       u.registered = true;
-      u.awaiting = u.stamp == 0 && u.shown == kOffline;
+      u.awaiting = directory_wait_ms_ > 0 && u.stamp == 0 && u.shown == kOffline;
       if (u.awaiting) {
-        start_timer(host, ev.guild_id, ev.user_id, TimerKind::kAwait, kDirectoryWaitMs,
+        start_timer(host, ev.guild_id, ev.user_id, TimerKind::kAwait, directory_wait_ms_,
                     &u.await_timer);
       }
       host.publish(directory_of(ev.user_id), kDirectoryKind,
                    pack_directory_register(ev.guild_id,
                                            {Registration{ev.user_id, own_status(u), u.awaiting}}));
     }
-    recompute(host, ev.guild_id, ev.user_id);
+    // Held: the directory's answer (or the wait's end) decides the arrival.
+    if (!u.awaiting) recompute(host, ev.guild_id, ev.user_id);
     send_snapshot(host, ev.guild_id, ev.session_node, ev.session_id, ev.user_id, g, 0);
   }
 
@@ -896,6 +896,9 @@ class Presence : public hearth::Plugin {
   std::uint64_t directory_guilds_ = 64;  // 0: no directory, status per session node
   std::uint64_t directory_base_ = 0xFFFFFFFF00000000ull;
   std::uint64_t refresh_ms_ = 10000;
+  // How long a guild holds a newly arrived user with no status set on the
+  // arriving session for their directory's answer (0: no wait).
+  std::uint64_t directory_wait_ms_ = 1000;
   std::atomic<std::uint64_t> last_stamp_{0};
   std::mutex directories_mu_;  // directory guilds, each on the shard owning its id
   std::unordered_map<std::uint64_t, std::unique_ptr<DirectoryGuild>> directories_;
