@@ -3,14 +3,16 @@
 // Session side (the session's shard): a session starts with the status its
 // IDENTIFY carried (online without one) and sets it with a PLUGIN_MESSAGE; the
 // plugin publishes each set to every guild of the user's sessions on this
-// node as an internal event. Guild side (the guild's shard): each guild keeps,
-// per user, the sessions subscribed and the status the user most recently
-// set; the user shows that status (invisible shows as offline) while any
-// session is subscribed, and offline once none is left and the grace period
-// has passed. A change anyone could see becomes a PRESENCE_UPDATE guild event,
-// sequenced with the guild's other events, at most one per user per
-// `min_interval_ms` (later changes are folded into the next one); an internal
-// event that changes nothing visible is dropped.
+// node as an internal event, and to the user's directory guild, which sends
+// it on to every guild showing the user, on any node (directory.hpp). Guild
+// side (the guild's shard): each guild keeps, per user, the sessions
+// subscribed and the newest status the user set; the user shows that status
+// (invisible shows as offline) while any session is subscribed, and offline
+// once none is left and the grace period has passed. A change anyone could
+// see becomes a PRESENCE_UPDATE guild event, sequenced with the guild's other
+// events, at most one per user per `min_interval_ms` (later changes are folded
+// into the next one); an internal event that changes nothing visible is
+// dropped.
 #include <algorithm>
 #include <atomic>
 #include <charconv>
