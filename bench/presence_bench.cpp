@@ -6,6 +6,10 @@
 //
 //   build/bench/hearth_presence_bench [sessions=10000] [connections=100] [pages]
 //
+// HEARTH_BENCH_PORT (default 17410) moves its two loopback ports (that port
+// and the one 100 above it), so that benches on a shared machine do not meet.
+// HEARTH_BENCH_IDENTIFY_PRESENCE=1 makes every IDENTIFY carry presence
+// [1, ""] (online), as a protocol v2 client restoring its status does.
 // Without `pages`, sessions keep the first snapshot page (the count and up to
 // 100 members in a large guild), as a client showing a big guild would; with
 // it, every session fetches every page (the worst case).
@@ -15,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -33,12 +38,14 @@ int main(int argc, char** argv) {
   const bool all_pages = argc > 3 && std::string(argv[3]) == "pages";
   spdlog::set_level(spdlog::level::warn);
 
-  const std::string listen = "tcp://127.0.0.1:17510";
+  const char* port_env = std::getenv("HEARTH_BENCH_PORT");
+  const int port = port_env ? std::atoi(port_env) : 17410;
+  const std::string listen = "tcp://127.0.0.1:" + std::to_string(port + 100);
   NodeConfig nc;
   nc.shards = 2;
   nc.subscribe_permits = 1024;
   nc.plugins.push_back({"presence", HEARTH_PRESENCE_PLUGIN, true, {{"grace_ms", "5000"}}});
-  bench::InProcessCluster cluster("tcp://127.0.0.1:17410", listen, nc);
+  bench::InProcessCluster cluster("tcp://127.0.0.1:" + std::to_string(port), listen, nc);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
 
   std::vector<std::unique_ptr<client::SessionClient>> clients;
@@ -60,7 +67,13 @@ int main(int argc, char** argv) {
     if (++known_count[i] == sessions) ++complete;
   };
   const auto start = Clock::now();
-  for (unsigned s = 0; s < sessions; ++s) clients[s % connections]->identify(s, s + 1, "t", {1});
+  std::optional<client::InitialPresence> presence;
+  if (const char* p = std::getenv("HEARTH_BENCH_IDENTIFY_PRESENCE"); p && std::string(p) == "1") {
+    presence = client::InitialPresence{1, ""};
+  }
+  for (unsigned s = 0; s < sessions; ++s) {
+    clients[s % connections]->identify(s, s + 1, "t", {1}, presence);
+  }
   auto last_progress = Clock::now();
   auto last_heartbeat = Clock::now();
   while (true) {

@@ -24,6 +24,11 @@ struct Update {
   bool operator==(const Update&) const = default;
 };
 
+// The last of `v`, or an empty Update (user 0) when there is none.
+Update last(const std::vector<Update>& v) {
+  return v.empty() ? Update{} : v.back();
+}
+
 std::ostream& operator<<(std::ostream& o, const Update& u) {
   return o << "{user " << u.user << " status " << u.status << " '" << u.activity << "'}";
 }
@@ -68,11 +73,15 @@ class Member {
       if (auto pos = hc::stream_position(m)) last_seq_ = pos->seq;
       if (std::holds_alternative<hc::Resumed>(m)) ++resumed;
       if (auto* err = std::get_if<hc::ServerError>(&m)) errors.push_back(err->code);
-      if (auto* s = std::get_if<hc::Subscribed>(&m)) subscribed_ += s->code == 0;
+      if (auto* s = std::get_if<hc::Subscribed>(&m)) {
+        subscribed_ += s->code == 0;
+        arrivals.push_back("SUBSCRIBED " + std::to_string(s->guild_id));
+      }
       if (auto* p = std::get_if<hc::PluginMessage>(&m); p && p->kind == 207) {
         auto h = msgpack::unpack(p->payload.data(), p->payload.size());
         auto t = h.get().as<std::tuple<std::uint64_t, unsigned, std::string>>();
         self.push_back({std::get<0>(t), std::get<1>(t), std::get<2>(t)});
+        arrivals.push_back("207 " + std::to_string(std::get<0>(t)));
       }
       if (auto* p = std::get_if<hc::PluginMessage>(&m); p && p->kind == 206) ++refusals;
       if (auto* e = std::get_if<hc::Event>(&m); e && e->kind == 201) {
@@ -86,10 +95,12 @@ class Member {
           view[std::get<0>(t)] = {std::get<1>(t), std::get<2>(t)};
         }
         updates.push_back({std::get<0>(t), std::get<1>(t), std::get<2>(t)});
+        in_guild[e->guild_id].push_back(updates.back());
       }
       if (auto* p = std::get_if<hc::PluginMessage>(&m); p && p->kind == 202) {
         auto h = msgpack::unpack(p->payload.data(), p->payload.size());
         snapshots.push_back(h.get().as<Snapshot>());
+        arrivals.push_back("202 " + std::to_string(std::get<0>(snapshots.back())));
         for (const auto& [u, status, activity] : std::get<4>(snapshots.back())) {
           view[u] = {status, activity};
         }
@@ -107,10 +118,16 @@ class Member {
     client_.plugin_message(session_, 200, set_payload(status, activity));
   }
   void leave() { client_.leave(session_); }
+  // A live SUBSCRIBE (protocol v2); ready() then waits for these guilds too.
+  void subscribe(const std::vector<std::uint64_t>& guilds) {
+    client_.subscribe(9, session_, guilds);
+    guilds_ += guilds.size();
+  }
   // Drops the connection and continues the session on a new one (RESUME).
-  bool reconnect_and_resume() {
+  bool reconnect_and_resume(std::chrono::milliseconds detached = std::chrono::milliseconds(0)) {
     const int before = resumed;
     client_.reconnect();
+    std::this_thread::sleep_for(detached);
     client_.resume(2, session_, token_, last_seq_);
     return pump_until([&] { return resumed > before; }, std::chrono::seconds(5));
   }
@@ -121,12 +138,16 @@ class Member {
   std::uint64_t session() const { return session_; }
   // The user's own status as the guilds told it (207): {guild, status, activity}.
   std::vector<Update> self;
+  Update last_self() const { return self.empty() ? Update{} : self.back(); }
   std::vector<std::uint32_t> errors;
   int refusals = 0;
   int resumed = 0;
   void heartbeat() { client_.heartbeat(); }
 
   std::vector<Update> updates;
+  std::map<std::uint64_t, std::vector<Update>> in_guild;  // the updates, by guild
+  // SUBSCRIBED, 202 and 207 in arrival order, each with its guild: "202 5".
+  std::vector<std::string> arrivals;
   // Who this session believes is online: from snapshots and updates.
   std::map<std::uint64_t, std::pair<unsigned, std::string>> view;
   // [guild, online, after, more, [[user, status, activity]...], version]
@@ -291,11 +312,14 @@ TEST_F(PresenceTest, PublishersCannotForgePresence) {
   ASSERT_NE(err, nullptr);
   EXPECT_EQ(err->code, 14u);
   // Also without an ack: protocol v2 reports every publish error. The
-  // internal kinds (203, 205) are the plugin's own too.
-  for (std::uint64_t kind : {201u, 203u, 205u}) pub.publish(1, kind, "x", 0);
+  // internal kinds (203, 205, 208, 209) are the plugin's own too, and so are
+  // the directory's guild ids (2^64 - 2^32 on), whatever the kind.
+  for (std::uint64_t kind : {201u, 203u, 205u, 208u, 209u}) pub.publish(1, kind, "x", 0);
+  pub.publish(0xFFFFFFFF00000007ull, 1, "x", 0);
+  pub.publish(0xFFFFFFFF00000007ull, 208, "x", 0);
   std::size_t refused = 0;
   const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (refused < 3 && std::chrono::steady_clock::now() < end) {
+  while (refused < 7 && std::chrono::steady_clock::now() < end) {
     replies.clear();
     pub.poll(replies, std::chrono::milliseconds(50));
     for (auto& m : replies) {
@@ -306,7 +330,7 @@ TEST_F(PresenceTest, PublishersCannotForgePresence) {
       ++refused;
     }
   }
-  EXPECT_EQ(refused, 3u);
+  EXPECT_EQ(refused, 7u);
   EXPECT_TRUE(observer.expect(0, kQuiet).empty());
 }
 
@@ -602,9 +626,41 @@ TEST_F(PresenceTest, AReconnectWithinGraceSendsNothingWhateverTheStatus) {
   EXPECT_EQ(late.view[7], std::make_pair(unsigned{kDnd}, std::string("focus")));
 }
 
+TEST_F(PresenceTest, AResumeAfterTheGracePeriodKeepsTheStatusAndShowsNothing) {
+  Member observer(endpoint(), 100, {1});
+  ASSERT_TRUE(observer.ready());
+  Member dnd(endpoint(), 7, {1}, presence_of(kDnd, "focus"));
+  Member hidden(endpoint(), 8, {1}, presence_of(kInvisible));
+  Member plain(endpoint(), 9, {1});
+  for (Member* m : {&dnd, &hidden, &plain}) {
+    ASSERT_TRUE(m->ready());
+    ASSERT_TRUE(m->pump_until([&] { return !m->self.empty(); }, std::chrono::seconds(5)));
+  }
+  ASSERT_EQ(observer.expect(2, kQuiet).size(), 2u);
+  const std::size_t own_before = dnd.self.size() + hidden.self.size() + plain.self.size();
+
+  // Detached for 1 s, well past the 400 ms grace period: a session waiting
+  // for RESUME still counts as present, so nothing is decided again.
+  for (Member* m : {&dnd, &hidden, &plain}) {
+    ASSERT_TRUE(m->reconnect_and_resume(std::chrono::milliseconds(1000)));
+  }
+  EXPECT_EQ(observer.expect(2, std::chrono::milliseconds(800)).size(), 2u) << "a flap";
+  for (Member* m : {&dnd, &hidden, &plain}) m->pump(std::chrono::milliseconds(50));
+  EXPECT_EQ(dnd.self.size() + hidden.self.size() + plain.self.size(), own_before);
+  EXPECT_EQ(dnd.last_self(), (Update{1, kDnd, "focus"}));
+  EXPECT_EQ(hidden.last_self(), (Update{1, kInvisible, ""}));
+
+  // The resumed sessions still set their status as before.
+  hidden.set(kIdle, "back");
+  EXPECT_EQ(observer.expect(3, kQuiet).back(), (Update{8, kIdle, "back"}));
+}
+
 TEST_F(PresenceTest, OptionsAreValidatedAtStart) {
-  for (const char* bad_option : {"presence.grace_ms=-5", "presence.min_interval_ms=soon",
-                                 "presence.snapshot_page=0", "presence.snapshot_full_limit=1e3"}) {
+  for (const char* bad_option :
+       {"presence.grace_ms=-5", "presence.min_interval_ms=soon", "presence.snapshot_page=0",
+        "presence.snapshot_full_limit=1e3", "presence.directory_guilds=-1",
+        "presence.directory_refresh_ms=0",
+        "presence.directory_base=", "presence.directory_guilds=18446744073709551615"}) {
     const std::string bad = bad_option;
     Process p("presence-bad-option",
               all_in_one_args(port_base() + 40,
@@ -706,11 +762,206 @@ TEST_F(PresenceTest, StatusIsPerUserAcrossGuildsOnASessionNode) {
                            std::chrono::seconds(5)));
 }
 
+TEST_F(PresenceTest, ALiveSubscribeGetsTheSnapshotFirstAndEveryLaterSet) {
+  Member observer(endpoint(), 100, {1, 5});
+  ASSERT_TRUE(observer.ready());
+  Member phone(endpoint(), 7, {1});
+  ASSERT_TRUE(phone.ready());
+  Member desktop(endpoint(), 7, {1});  // the user's other device: guild 1 only
+  ASSERT_TRUE(desktop.ready());
+  phone.set(kDnd, "busy");
+  ASSERT_EQ(observer.expect(2, kQuiet).size(), 2u);
+  EXPECT_EQ(last(observer.in_guild[1]), (Update{7, kDnd, "busy"}));
+
+  // The phone adds guild 5 with a live SUBSCRIBE: its snapshot (202) comes
+  // first, then SUBSCRIBED, then its own status there (207), as for IDENTIFY.
+  phone.arrivals.clear();
+  phone.subscribe({5});
+  ASSERT_TRUE(phone.ready());
+  ASSERT_TRUE(phone.pump_until(
+      [&] { return std::count(phone.arrivals.begin(), phone.arrivals.end(), "207 5") > 0; },
+      std::chrono::seconds(5)));
+  std::vector<std::string> guild5;
+  for (const auto& a : phone.arrivals) {
+    if (a.ends_with(" 5")) guild5.push_back(a);
+  }
+  EXPECT_EQ(guild5, (std::vector<std::string>{"202 5", "SUBSCRIBED 5", "207 5"}));
+  EXPECT_EQ(phone.last_self(), (Update{5, kDnd, "busy"}));
+  ASSERT_TRUE(
+      observer.pump_until([&] { return !observer.in_guild[5].empty(); }, std::chrono::seconds(5)));
+  EXPECT_EQ(observer.in_guild[5], (std::vector<Update>{{7, kDnd, "busy"}}));
+
+  // A set on the other device, which never followed guild 5, reaches it.
+  desktop.set(kInvisible);
+  ASSERT_TRUE(observer.pump_until([&] { return observer.in_guild[5].size() >= 2; },
+                                  std::chrono::seconds(5)));
+  observer.pump(kQuiet);
+  EXPECT_EQ(last(observer.in_guild[5]), (Update{7, kOffline, ""}));
+  EXPECT_EQ(last(observer.in_guild[1]), (Update{7, kOffline, ""}));
+  ASSERT_TRUE(phone.pump_until(
+      [&] {
+        return phone.last_self() == Update{5, kInvisible, ""};
+      },
+      std::chrono::seconds(5)));
+}
+
+// A broker, one guild node and two session nodes: a user's devices on
+// different session nodes, following different guilds.
+class PresenceAcrossNodes : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const int base = port_base() + 20;
+    s1_endpoint_ = tcp(base + 3);
+    s2_endpoint_ = tcp(base + 4);
+    broker_ = std::make_unique<Process>(
+        "xnode-broker", std::vector<std::string>{"broker", "--insecure", "--frontend", tcp(base),
+                                                 "--backend", tcp(base + 1)});
+    auto with = [](std::vector<std::string> args) {
+      for (const char* extra : {"--plugin-option", "presence.min_interval_ms=50"}) {
+        args.push_back(extra);
+      }
+      return args;
+    };
+    guild_ = std::make_unique<Process>(
+        "xnode-guild", with(presence_node_args("guild-1", "guild", base + 1, base + 2, 400)));
+    s1_ = std::make_unique<Process>(
+        "xnode-session-1",
+        with(presence_node_args("session-1", "session", base + 1, base + 3, 400)));
+    s2_ = std::make_unique<Process>(
+        "xnode-session-2",
+        with(presence_node_args("session-2", "session", base + 1, base + 4, 400)));
+    ASSERT_TRUE(
+        broker_->wait_for_log("with 1 guild node(s) of 3 node(s)", std::chrono::seconds(10)));
+  }
+  static constexpr auto kQuiet = std::chrono::milliseconds(300);
+  std::string s1_endpoint_, s2_endpoint_;
+  std::unique_ptr<Process> broker_, guild_, s1_, s2_;
+};
+
+TEST_F(PresenceAcrossNodes, AUserHasOneStatusInEveryGuildWhicheverNodeSetIt) {
+  Member observer(s1_endpoint_, 100, {1, 2, 4});
+  ASSERT_TRUE(observer.ready());
+  Member a(s1_endpoint_, 7, {1});  // session node 1, guild 1
+  ASSERT_TRUE(a.ready());
+  Member b(s2_endpoint_, 7, {2});  // session node 2, guild 2
+  ASSERT_TRUE(b.ready());
+  ASSERT_TRUE(
+      observer.pump_until([&] { return observer.updates.size() >= 2; }, std::chrono::seconds(5)));
+
+  a.set(kDnd, "a");  // set on node 1: guild 2, followed only from node 2, shows it
+  ASSERT_TRUE(observer.pump_until(
+      [&] { return observer.view[7] == std::make_pair(unsigned{kDnd}, std::string("a")); },
+      std::chrono::seconds(5)));
+  observer.pump(kQuiet);
+  EXPECT_EQ(last(observer.in_guild[1]), (Update{7, kDnd, "a"}));
+  EXPECT_EQ(last(observer.in_guild[2]), (Update{7, kDnd, "a"}));
+  ASSERT_TRUE(b.pump_until(
+      [&] {
+        return b.last_self() == Update{2, kDnd, "a"};
+      },
+      std::chrono::seconds(5)));
+
+  b.set(kInvisible);  // invisible on node 2's device: invisible everywhere
+  ASSERT_TRUE(observer.pump_until(
+      [&] {
+        return last(observer.in_guild[1]).status == kOffline &&
+               last(observer.in_guild[2]).status == kOffline;
+      },
+      std::chrono::seconds(5)));
+  ASSERT_TRUE(a.pump_until(
+      [&] {
+        return a.last_self() == Update{1, kInvisible, ""};
+      },
+      std::chrono::seconds(5)));
+
+  // A third device on node 2 into guild 4, with no presence in its IDENTIFY:
+  // it takes the user's status from the directory, so guild 4 never shows
+  // the user, not even for a moment.
+  Member c(s2_endpoint_, 7, {4});
+  ASSERT_TRUE(c.ready());
+  ASSERT_TRUE(c.pump_until([&] { return !c.self.empty(); }, std::chrono::seconds(5)));
+  EXPECT_EQ(c.last_self(), (Update{4, kInvisible, ""}));
+  observer.pump(std::chrono::milliseconds(500));
+  EXPECT_TRUE(observer.in_guild[4].empty()) << observer.in_guild[4].front();
+
+  a.set(kIdle, "back");  // and back, from node 1: all three guilds
+  ASSERT_TRUE(observer.pump_until(
+      [&] {
+        return !observer.in_guild[4].empty() && last(observer.in_guild[2]).status == kIdle &&
+               last(observer.in_guild[1]).status == kIdle;
+      },
+      std::chrono::seconds(5)));
+  observer.pump(kQuiet);
+  EXPECT_EQ(observer.in_guild[4], (std::vector<Update>{{7, kIdle, "back"}}));
+  ASSERT_TRUE(c.pump_until(
+      [&] {
+        return c.last_self() == Update{4, kIdle, "back"};
+      },
+      std::chrono::seconds(5)));
+  for (Process* p : {broker_.get(), guild_.get(), s1_.get(), s2_.get()}) {
+    EXPECT_TRUE(p->alive());
+  }
+}
+
+TEST(PresenceMove, ADirectoryThatMovesIsRebuiltWithinARefreshPeriod) {
+  const int base = port_base() + 30;
+  // User 7's directory guild (2^64 - 2^32 + 7) lives on guild-1 until it
+  // dies; guilds 1 and 2 stay on guild-2 throughout.
+  Process broker("dmove-broker",
+                 {"broker", "--insecure", "--frontend", tcp(base), "--backend", tcp(base + 1),
+                  "--node-timeout-ms", "1000", "--pin", "18446744069414584327=guild-1", "--pin",
+                  "1=guild-2", "--pin", "2=guild-2"});
+  auto args = [&](const std::string& name, const std::string& roles, int port) {
+    auto a = presence_node_args(name, roles, base + 1, port, 2000);
+    a.insert(a.end(), {"--plugin-option", "presence.min_interval_ms=50", "--plugin-option",
+                       "presence.directory_refresh_ms=500"});
+    return a;
+  };
+  Process g1("dmove-guild-1", args("guild-1", "guild", base + 2));
+  Process g2("dmove-guild-2", args("guild-2", "guild", base + 3));
+  Process s1("dmove-session-1", args("session-1", "session", base + 4));
+  Process s2("dmove-session-2", args("session-2", "session", base + 5));
+  ASSERT_TRUE(broker.wait_for_log("with 2 guild node(s) of 4 node(s)", std::chrono::seconds(10)));
+
+  Member observer(tcp(base + 4), 100, {1, 2});
+  ASSERT_TRUE(observer.ready());
+  Member a(tcp(base + 4), 7, {1});  // session-1, guild 1
+  ASSERT_TRUE(a.ready());
+  Member b(tcp(base + 5), 7, {2});  // session-2, guild 2
+  ASSERT_TRUE(b.ready());
+  a.set(kDnd, "before");
+  ASSERT_TRUE(observer.pump_until(
+      [&] {
+        return last(observer.in_guild[2]) == Update{7, kDnd, "before"};
+      },
+      std::chrono::seconds(5)));
+
+  g1.kill_hard();  // the directory's state is gone with it
+  ASSERT_TRUE(broker.wait_for_log("with 1 guild node(s) of 3 node(s)", std::chrono::seconds(5)));
+  const auto t0 = std::chrono::steady_clock::now();
+  a.set(kIdle, "after");  // reaches guild 2 once guild-2's new directory is rebuilt
+  ASSERT_TRUE(observer.pump_until(
+      [&] {
+        return last(observer.in_guild[2]) == Update{7, kIdle, "after"};
+      },
+      std::chrono::seconds(5)))
+      << last(observer.in_guild[2]);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2000));
+  ASSERT_TRUE(b.pump_until(
+      [&] {
+        return b.last_self() == Update{2, kIdle, "after"};
+      },
+      std::chrono::seconds(5)));
+  for (const Update& u : observer.in_guild[2]) {
+    EXPECT_NE(u.status, unsigned{kOffline}) << "a flap in guild 2";
+  }
+}
+
 TEST(PresenceMove, AGuildThatMovesIsRebuiltFromLiveSessionsWithoutFlaps) {
   const int base = port_base();
   // Guild 1 lives on guild-1 until guild-1 dies; then the ring moves it.
-  Process broker("move-broker", {"broker", "--frontend", tcp(base), "--backend", tcp(base + 1),
-                                 "--node-timeout-ms", "1000", "--pin", "1=guild-1", "--insecure"});
+  Process broker("move-broker", {"broker", "--insecure", "--frontend", tcp(base), "--backend",
+                                 tcp(base + 1), "--node-timeout-ms", "1000", "--pin", "1=guild-1"});
   Process g1("move-guild-1", presence_node_args("guild-1", "guild", base + 1, base + 2, 2000));
   Process g2("move-guild-2", presence_node_args("guild-2", "guild", base + 1, base + 3, 2000));
   Process s1("move-session-1",

@@ -3,14 +3,16 @@
 // Session side (the session's shard): a session starts with the status its
 // IDENTIFY carried (online without one) and sets it with a PLUGIN_MESSAGE; the
 // plugin publishes each set to every guild of the user's sessions on this
-// node as an internal event. Guild side (the guild's shard): each guild keeps,
-// per user, the sessions subscribed and the status the user most recently
-// set; the user shows that status (invisible shows as offline) while any
-// session is subscribed, and offline once none is left and the grace period
-// has passed. A change anyone could see becomes a PRESENCE_UPDATE guild event,
-// sequenced with the guild's other events, at most one per user per
-// `min_interval_ms` (later changes are folded into the next one); an internal
-// event that changes nothing visible is dropped.
+// node as an internal event, and to the user's directory guild, which sends
+// it on to every guild showing the user, on any node (directory.hpp). Guild
+// side (the guild's shard): each guild keeps, per user, the sessions
+// subscribed and the newest status the user set; the user shows that status
+// (invisible shows as offline) while any session is subscribed, and offline
+// once none is left and the grace period has passed. A change anyone could
+// see becomes a PRESENCE_UPDATE guild event, sequenced with the guild's other
+// events, at most one per user per `min_interval_ms` (later changes are folded
+// into the next one); an internal event that changes nothing visible is
+// dropped.
 #include <algorithm>
 #include <atomic>
 #include <charconv>
@@ -28,6 +30,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "directory.hpp"
 #include "hearth/plugin.hpp"
 #include "presence_protocol.hpp"
 
@@ -36,10 +39,11 @@ namespace {
 using namespace hearth::presence;
 using Clock = std::chrono::steady_clock;
 
-// When a status was set: wall-clock ms (comparable across session nodes, so a
-// guild rebuilt elsewhere orders its users' sets the same way).
-std::uint64_t set_time_ms() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+// A directory forgets registrations not refreshed for this many refresh periods.
+constexpr std::uint64_t kDirectoryExpiryPeriods = 3;
+
+std::uint64_t wall_micros() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                         std::chrono::system_clock::now().time_since_epoch())
                                         .count());
 }
@@ -170,11 +174,11 @@ std::uint64_t option(hearth::Host& host, const char* key, std::uint64_t fallback
 }
 
 // A session's current status as it travels with its SUBSCRIBEs:
-// [status, activity, set_time_ms].
+// [status, activity, stamp].
 std::string pack_session_status(std::uint8_t status, const std::string& activity,
-                                std::uint64_t when) {
+                                std::uint64_t stamp) {
   msgpack::sbuffer b;
-  msgpack::pack(b, std::make_tuple(status, activity, when));
+  msgpack::pack(b, std::make_tuple(status, activity, stamp));
   return std::string(b.data(), b.size());
 }
 
@@ -204,6 +208,9 @@ struct UserPresence {                      // per guild, on the guild's shard
   std::uint64_t grace_timer = 0;   // pending offline (or clean-up), 0: none
   std::uint64_t flush_timer = 0;   // a change held by the rate limit, 0: none
   std::uint64_t announced_ms = 0;  // steady ms of the last update, 0: never
+  bool registered = false;         // with the user's directory (unregistered when forgotten)
+  bool awaiting = false;           // nothing decided until the directory answers
+  std::uint64_t await_timer = 0;   // the bound on that wait
 };
 
 struct Member {
@@ -215,7 +222,13 @@ struct GuildPresence {                                // guild slot, on the guil
   std::map<std::uint64_t, UserPresence> users;        // ordered by user id: pages by cursor
   std::unordered_map<std::uint64_t, Member> members;  // subscribed sessions
   std::uint64_t online = 0;                           // users shown as not offline
-  std::uint64_t version = 0;  // visible changes so far (PRESENCE_UPDATEs sent)
+  std::uint64_t version = 0;        // visible changes so far (PRESENCE_UPDATEs sent)
+  std::uint64_t refresh_timer = 0;  // re-registering the users with their directories
+};
+
+struct DirectoryGuild {  // one directory guild, on the shard owning its id
+  hearth::presence::UserDirectory users;
+  std::uint64_t sweep_timer = 0;
 };
 
 std::string pack_update(std::uint64_t user, std::uint8_t status, const std::string& activity,
@@ -225,7 +238,7 @@ std::string pack_update(std::uint64_t user, std::uint8_t status, const std::stri
   return std::string(b.data(), b.size());
 }
 
-enum class TimerKind { kGrace, kFlush };
+enum class TimerKind { kGrace, kFlush, kAwait, kRefresh, kSweep };
 struct TimerTarget {
   std::uint64_t guild;
   std::uint64_t user;
@@ -240,6 +253,16 @@ class Presence : public hearth::Plugin {
       page_size_ = option(host, "snapshot_page", 100, 1);
       full_limit_ = option(host, "snapshot_full_limit", 1000);
       min_interval_ms_ = option(host, "min_interval_ms", 1000);
+      directory_guilds_ = option(host, "directory_guilds", 64);
+      directory_base_ = option(host, "directory_base", 0xFFFFFFFF00000000ull);
+      refresh_ms_ = option(host, "directory_refresh_ms", 10000, 1);
+      directory_wait_ms_ = option(host, "directory_wait_ms", 1000);
+      if (directory_guilds_ > 0 &&
+          directory_guilds_ - 1 > std::numeric_limits<std::uint64_t>::max() - directory_base_) {
+        throw std::invalid_argument(
+            "presence.directory_guilds: directory_base + directory_guilds passes the largest "
+            "guild id");
+      }
     } catch (const std::invalid_argument& e) {
       host.warn(e.what());
       return false;
@@ -260,6 +283,12 @@ class Presence : public hearth::Plugin {
     host.info("grace " + std::to_string(grace_ms_) + " ms, at most one update per user per " +
               std::to_string(min_interval_ms_) + " ms, snapshots complete up to " +
               std::to_string(full_limit_) + " online, then pages of " + std::to_string(page_size_) +
+              (directory_guilds_ == 0
+                   ? std::string(", status per session node (no directory)")
+                   : ", per-user directory in guilds " + std::to_string(directory_base_) + ".." +
+                         std::to_string(directory_base_ + (directory_guilds_ - 1)) +
+                         " refreshed every " + std::to_string(refresh_ms_) +
+                         " ms, waited for up to " + std::to_string(directory_wait_ms_) + " ms") +
               (stream.empty() ? std::string() : ", change stream on " + stream));
     return true;
   }
@@ -308,13 +337,14 @@ class Presence : public hearth::Plugin {
       // The session's own guilds learn it with its SUBSCRIBEs (no update of
       // its own: a reconnect with the same status shows nothing); the user's
       // other guilds on this node as a set.
-      const std::uint64_t when = set_time_ms();
-      host.set_subscription_data(ev.session_id, pack_session_status(status, activity, when));
+      const std::uint64_t stamp = next_stamp();
+      host.set_subscription_data(ev.session_id, pack_session_status(status, activity, stamp));
       if (!others.empty()) {
         const std::string internal =
-            pack_internal(ev.user_id, ev.session_id, status, activity, when);
+            pack_internal(ev.user_id, ev.session_id, status, activity, stamp);
         for (std::uint64_t g : others) host.publish(g, kInternalKind, internal);
       }
+      tell_directory(host, ev.user_id, status, activity, stamp);
     }
     return {};
   }
@@ -355,11 +385,11 @@ class Presence : public hearth::Plugin {
       return refuse(host, ev.session_id,
                     "PRESENCE_SET payload must be [status 1..4, activity: a UTF-8 str]");
     }
-    const std::uint64_t when = set_time_ms();
+    const std::uint64_t stamp = next_stamp();
     // Also remembered with the session's subscriptions: a guild that moves
     // is rebuilt with it (docs/presence.md).
-    host.set_subscription_data(ev.session_id, pack_session_status(status, activity, when));
-    const std::string internal = pack_internal(s->user, ev.session_id, status, activity, when);
+    host.set_subscription_data(ev.session_id, pack_session_status(status, activity, stamp));
+    const std::string internal = pack_internal(s->user, ev.session_id, status, activity, stamp);
     std::vector<std::uint64_t> guilds;
     {
       std::lock_guard lock(users_mu_);
@@ -368,25 +398,31 @@ class Presence : public hearth::Plugin {
         for (const auto& [g, n] : it->second.guilds) guilds.push_back(g);
       }
     }
+    // The guilds of the user's sessions here at once; all of the user's
+    // guilds, on every node, through the directory.
     for (std::uint64_t guild : guilds) host.publish(guild, kInternalKind, internal);
+    tell_directory(host, s->user, status, activity, stamp);
     host.count("status_sets");
   }
 
   // ---- guild side ----
 
   void on_subscribe(hearth::Host& host, const hearth_subscription_event& ev) override {
-    GuildPresence& g = guild(host, ev.guild_id);
+    if (is_directory(ev.guild_id)) return;  // reserved: nobody's presence lives there
+    GuildPresence* gp = guild(host, ev.guild_id);
+    if (!gp) return;
+    GuildPresence& g = *gp;
     UserPresence& u = g.users[ev.user_id];
     u.sessions[ev.session_id] = true;     // owed its own status (207)
     if (ev.subscription_data.size > 0) {  // a session that set a status before
       try {
         auto h = unpack_untrusted(ev.subscription_data.data, ev.subscription_data.size);
-        auto [status, activity, when] =
+        auto [status, activity, stamp] =
             h.get().as<std::tuple<std::uint8_t, std::string, std::uint64_t>>();
-        if (when * 1000 > u.stamp && status >= kOnline && status <= kInvisible) {
+        if (stamp > u.stamp && status >= kOnline && status <= kInvisible) {
           u.status = status;
           u.activity = activity;
-          u.stamp = when * 1000;
+          u.stamp = stamp;
         }
       } catch (const std::exception&) {
         host.warn("ignoring malformed subscription data");
@@ -394,11 +430,27 @@ class Presence : public hearth::Plugin {
     }
     u.grace_timer = 0;  // back within the grace period: no flap
     g.members[ev.session_id] = Member{ev.session_node, ev.user_id};
-    recompute(host, ev.guild_id, ev.user_id);
+    if (directory_guilds_ > 0 && !u.registered) {
+      // A user new here who never set a status on this session may have one
+      // from another device: shown once the directory answers, not online
+      // first (docs/presence.md).
+      u.registered = true;
+      u.awaiting = directory_wait_ms_ > 0 && u.stamp == 0 && u.shown == kOffline;
+      if (u.awaiting) {
+        start_timer(host, ev.guild_id, ev.user_id, TimerKind::kAwait, directory_wait_ms_,
+                    &u.await_timer);
+      }
+      host.publish(directory_of(ev.user_id), kDirectoryKind,
+                   pack_directory_register(ev.guild_id,
+                                           {Registration{ev.user_id, own_status(u), u.awaiting}}));
+    }
+    // Held: the directory's answer (or the wait's end) decides the arrival.
+    if (!u.awaiting) recompute(host, ev.guild_id, ev.user_id);
     send_snapshot(host, ev.guild_id, ev.session_node, ev.session_id, ev.user_id, g, 0);
   }
 
   void on_unsubscribe(hearth::Host& host, const hearth_subscription_event& ev) override {
+    if (is_directory(ev.guild_id)) return;
     auto* g = static_cast<GuildPresence*>(host.guild_slot(ev.guild_id));
     if (!g) return;
     g->members.erase(ev.session_id);
@@ -423,19 +475,35 @@ class Presence : public hearth::Plugin {
       target = it->second;
       timers_.erase(it);
     }
+    if (target.kind == TimerKind::kSweep) return sweep_directory(host, target.guild, ev.timer_id);
     auto* g = static_cast<GuildPresence*>(host.guild_slot(target.guild));
     if (!g) return;
+    if (target.kind == TimerKind::kRefresh) {
+      if (g->refresh_timer == ev.timer_id) refresh_registrations(host, target.guild, *g);
+      return;
+    }
     auto it = g->users.find(target.user);
     if (it == g->users.end()) return;
-    std::uint64_t& timer =
-        target.kind == TimerKind::kGrace ? it->second.grace_timer : it->second.flush_timer;
-    if (timer != ev.timer_id) return;  // came back, or superseded
+    UserPresence& u = it->second;
+    std::uint64_t& timer = target.kind == TimerKind::kGrace   ? u.grace_timer
+                           : target.kind == TimerKind::kFlush ? u.flush_timer
+                                                              : u.await_timer;
+    if (timer != ev.timer_id) return;  // came back, answered, or superseded
     timer = 0;
+    if (target.kind == TimerKind::kAwait) u.awaiting = false;  // no answer: decide without
     recompute(host, target.guild, target.user);
   }
 
   PublishDecision on_publish(hearth::Host& host, const hearth_publish_event& ev) override {
-    const bool ours = ev.kind == kInternalKind || ev.kind == kInternalPageKind;
+    if (is_directory(ev.guild_id)) {
+      if (!ev.from_plugin || ev.kind != kDirectoryKind) {
+        return PublishDecision::drop("this guild id is reserved for the presence directory");
+      }
+      serve_directory(host, ev);
+      return PublishDecision::drop("directory message");
+    }
+    const bool ours = ev.kind == kInternalKind || ev.kind == kInternalPageKind ||
+                      ev.kind == kDirectoryKind || ev.kind == kApplyKind;
     if (ev.kind == kUpdateKind || (ours && !ev.from_plugin)) {
       return PublishDecision::drop("presence kinds are the presence plugin's own");
     }
@@ -444,13 +512,18 @@ class Presence : public hearth::Plugin {
       serve_page(host, ev);
       return PublishDecision::drop("page served");
     }
-    std::uint64_t user = 0, session = 0, when = 0;
+    if (ev.kind == kDirectoryKind) return PublishDecision::drop("not a directory guild");
+    if (ev.kind == kApplyKind) return apply_from_directory(host, ev);
+    std::uint64_t user = 0, session = 0, stamp = 0;
     std::uint8_t status = kOnline;
     std::string activity;
-    if (!parse_internal(ev.payload, &user, &session, &status, &activity, &when)) {
+    if (!parse_internal(ev.payload, &user, &session, &status, &activity, &stamp)) {
       return PublishDecision::drop("malformed presence update");
     }
-    GuildPresence& g = guild(host, ev.guild_id);
+    auto* gp = static_cast<GuildPresence*>(host.guild_slot(ev.guild_id));
+    if (!gp && session != 0) gp = guild(host, ev.guild_id);
+    if (!gp) return PublishDecision::drop("no presence in this guild here");
+    GuildPresence& g = *gp;
     auto found = g.users.find(user);
     if (session != 0) {  // a status set; session 0 only asks to recompute
       if (found == g.users.end()) {
@@ -461,11 +534,12 @@ class Presence : public hearth::Plugin {
                     &found->second.grace_timer);
       }
       UserPresence& u = found->second;
-      // Sets take effect in the order the guild sequences them (the set
-      // time only orders them against statuses rebuilt after a move).
+      // The newest set wins (stamps grow on each node; the directory brings
+      // sets made on other nodes with theirs).
+      if (stamp <= u.stamp) return PublishDecision::drop("an older set");
       u.status = status;
       u.activity = activity;
-      u.stamp = std::max(when * 1000, u.stamp + 1);
+      u.stamp = stamp;
     }
     if (found == g.users.end()) return PublishDecision::drop("no such user");
     return decide(host, ev.guild_id, g, found);
@@ -482,6 +556,7 @@ class Presence : public hearth::Plugin {
                          std::map<std::uint64_t, UserPresence>::iterator found) {
     const std::uint64_t user = found->first;
     UserPresence& u = found->second;
+    if (u.awaiting) return PublishDecision::drop("waiting for the user's directory");
     const bool waiting = u.grace_timer != 0;  // offline only when the grace period ends
     // The user's own status (207): told to their sessions here; nobody to
     // tell while none is subscribed, so it is kept as last told.
@@ -498,7 +573,9 @@ class Presence : public hearth::Plugin {
         folded_.fetch_add(1, std::memory_order_relaxed);
         u.flush_timer = 0;
       }
-      if (!waiting && u.flush_timer == 0 && !present && u.shown == kOffline) g.users.erase(found);
+      if (!waiting && u.flush_timer == 0 && !present && u.shown == kOffline) {
+        forget(host, guild_id, g, found);
+      }
       return PublishDecision::drop("no visible change");
     }
     // The rate limit: at most one change per user per min_interval_ms; a
@@ -531,7 +608,7 @@ class Presence : public hearth::Plugin {
     ++g.version;
     host.count("updates");
     const std::string update = pack_update(user, shown, shown_activity, g.version);
-    if (!present && shown == kOffline) g.users.erase(found);
+    if (!present && shown == kOffline) forget(host, guild_id, g, found);
     PublishDecision d = PublishDecision::replace(update, kUpdateKind);
     d.exclude_user = user;  // every *other* session of the guild is told
     return d;
@@ -556,6 +633,34 @@ class Presence : public hearth::Plugin {
     }
   }
 
+  // A set time: wall-clock microseconds, strictly increasing on this node, so
+  // that sets on one node keep their order and sets on several nodes are
+  // ordered by their clocks (docs/presence.md).
+  std::uint64_t next_stamp() {
+    const std::uint64_t now = wall_micros();
+    std::uint64_t last = last_stamp_.load();
+    std::uint64_t next;
+    do {
+      next = std::max(now, last + 1);
+    } while (!last_stamp_.compare_exchange_weak(last, next));
+    return next;
+  }
+
+  bool is_directory(std::uint64_t guild) const {
+    return directory_guilds_ > 0 && guild >= directory_base_ &&
+           guild - directory_base_ < directory_guilds_;
+  }
+  std::uint64_t directory_of(std::uint64_t user) const {
+    return directory_base_ + user % directory_guilds_;
+  }
+
+  void tell_directory(hearth::Host& host, std::uint64_t user, std::uint8_t status,
+                      const std::string& activity, std::uint64_t stamp) {
+    if (directory_guilds_ == 0) return;
+    host.publish(directory_of(user), kDirectoryKind,
+                 pack_directory_set(user, StampedStatus{status, activity, stamp}));
+  }
+
   void start_timer(hearth::Host& host, std::uint64_t guild, std::uint64_t user, TimerKind kind,
                    std::uint64_t delay_ms, std::uint64_t* slot) {
     *slot = host.set_timer(delay_ms, 0);
@@ -563,13 +668,133 @@ class Presence : public hearth::Plugin {
     timers_[*slot] = {guild, user, kind};
   }
 
-  GuildPresence& guild(hearth::Host& host, std::uint64_t id) {
+  // The guild's presence, created on first use; null when the guild does not
+  // live on this shard (yet): the host keeps slots of existing guilds only.
+  GuildPresence* guild(hearth::Host& host, std::uint64_t id) {
     auto* g = static_cast<GuildPresence*>(host.guild_slot(id));
-    if (!g) {
-      g = new GuildPresence;
-      host.set_guild_slot(id, g);
+    if (g) return g;
+    g = new GuildPresence;
+    host.set_guild_slot(id, g);
+    if (host.guild_slot(id) != g) {
+      delete g;
+      return nullptr;
     }
-    return *g;
+    if (directory_guilds_ > 0) {
+      start_timer(host, id, 0, TimerKind::kRefresh, refresh_ms_, &g->refresh_timer);
+    }
+    return g;
+  }
+
+  // What the user's sessions here set last, as the directory compares it.
+  static StampedStatus own_status(const UserPresence& u) {
+    return StampedStatus{u.stamp == 0 ? std::uint8_t{kOnline} : u.status, u.activity, u.stamp};
+  }
+
+  // The user is gone from this guild: their directory stops sending here.
+  void forget(hearth::Host& host, std::uint64_t guild_id, GuildPresence& g,
+              std::map<std::uint64_t, UserPresence>::iterator found) {
+    if (found->second.registered) {
+      host.publish(directory_of(found->first), kDirectoryKind,
+                   pack_directory_unregister(guild_id, found->first));
+    }
+    g.users.erase(found);
+  }
+
+  // A status from the user's directory (kind 209): the newest set wins, and a
+  // user held for the directory's answer is decided now.
+  PublishDecision apply_from_directory(hearth::Host& host, const hearth_publish_event& ev) {
+    Apply a;
+    if (!parse_apply(ev.payload.data, ev.payload.size, &a)) {
+      return PublishDecision::drop("malformed directory message");
+    }
+    auto* g = static_cast<GuildPresence*>(host.guild_slot(ev.guild_id));
+    // Not here (moved, or ended): the guild's new owner registers for itself,
+    // and the directory forgets this registration if nobody refreshes it.
+    if (!g) return PublishDecision::drop("no presence in this guild here");
+    auto found = g->users.find(a.user);
+    if (found == g->users.end() || !found->second.registered) {
+      // The directory still counts this guild for the user: tell it otherwise.
+      if (directory_guilds_ > 0) {
+        host.publish(directory_of(a.user), kDirectoryKind,
+                     pack_directory_unregister(ev.guild_id, a.user));
+      }
+      return PublishDecision::drop("the user is not here");
+    }
+    UserPresence& u = found->second;
+    bool changed = false;
+    if (a.status.stamp > u.stamp && a.status.status >= kOnline && a.status.status <= kInvisible) {
+      u.status = a.status.status;
+      u.activity = cut_utf8(a.status.activity, kMaxActivityBytes);
+      u.stamp = a.status.stamp;
+      changed = true;
+    }
+    if (u.awaiting) {
+      u.awaiting = false;
+      u.await_timer = 0;
+      changed = true;
+    }
+    if (!changed) return PublishDecision::drop("already known");
+    return decide(host, ev.guild_id, *g, found);
+  }
+
+  // Every refresh period each guild registers its users again: a directory
+  // that moved or restarted is rebuilt within one period, and a set it
+  // missed reaches every guild (docs/presence.md).
+  void refresh_registrations(hearth::Host& host, std::uint64_t guild_id, GuildPresence& g) {
+    std::map<std::uint64_t, std::vector<Registration>> by_directory;
+    for (const auto& [user, u] : g.users) {
+      if (u.registered) by_directory[directory_of(user)].push_back({user, own_status(u), false});
+    }
+    for (const auto& [dir, users] : by_directory) {
+      host.publish(dir, kDirectoryKind, pack_directory_register(guild_id, users));
+    }
+    host.count("directory_refreshes");
+    start_timer(host, guild_id, 0, TimerKind::kRefresh, refresh_ms_, &g.refresh_timer);
+  }
+
+  // A message to a directory guild, on the shard owning its id. The state is
+  // the plugin's own (the guild never exists in the node: every message to it
+  // is dropped), kept per directory guild id.
+  void serve_directory(hearth::Host& host, const hearth_publish_event& ev) {
+    std::vector<Apply> out;
+    bool arm = false;
+    {
+      std::lock_guard lock(directories_mu_);
+      auto& d = directories_[ev.guild_id];
+      if (!d) d = std::make_unique<DirectoryGuild>();
+      if (!apply_directory_message(d->users, ev.payload.data, ev.payload.size, steady_ms(), &out)) {
+        host.warn("ignoring a malformed directory message");
+      }
+      arm = d->sweep_timer == 0 && !d->users.empty();
+      if (arm) d->sweep_timer = 1;  // armed below, outside the lock
+    }
+    if (arm) {
+      std::uint64_t id = 0;
+      start_timer(host, ev.guild_id, 0, TimerKind::kSweep, refresh_ms_, &id);
+      std::lock_guard lock(directories_mu_);
+      directories_[ev.guild_id]->sweep_timer = id;
+    }
+    for (const Apply& a : out) host.publish(a.guild, kApplyKind, pack_apply(a));
+    host.count("directory_messages");
+  }
+
+  void sweep_directory(hearth::Host& host, std::uint64_t dir, std::uint64_t timer_id) {
+    bool again = false;
+    {
+      std::lock_guard lock(directories_mu_);
+      auto it = directories_.find(dir);
+      if (it == directories_.end() || it->second->sweep_timer != timer_id) return;
+      const std::uint64_t now = steady_ms();
+      const std::uint64_t keep = kDirectoryExpiryPeriods * refresh_ms_;
+      it->second->users.expire(now > keep ? now - keep : 0);
+      again = !it->second->users.empty();
+      it->second->sweep_timer = again ? 1 : 0;
+    }
+    if (!again) return;
+    std::uint64_t id = 0;
+    start_timer(host, dir, 0, TimerKind::kSweep, refresh_ms_, &id);
+    std::lock_guard lock(directories_mu_);
+    directories_[dir]->sweep_timer = id;
   }
 
   static std::string pack_internal(std::uint64_t user, std::uint64_t session, std::uint8_t status,
@@ -670,6 +895,15 @@ class Presence : public hearth::Plugin {
   std::size_t page_size_ = 100;
   std::size_t full_limit_ = 1000;
   std::uint64_t min_interval_ms_ = 1000;
+  std::uint64_t directory_guilds_ = 64;  // 0: no directory, status per session node
+  std::uint64_t directory_base_ = 0xFFFFFFFF00000000ull;
+  std::uint64_t refresh_ms_ = 10000;
+  // How long a guild holds a newly arrived user with no status set on the
+  // arriving session for their directory's answer (0: no wait).
+  std::uint64_t directory_wait_ms_ = 1000;
+  std::atomic<std::uint64_t> last_stamp_{0};
+  std::mutex directories_mu_;  // directory guilds, each on the shard owning its id
+  std::unordered_map<std::uint64_t, std::unique_ptr<DirectoryGuild>> directories_;
   std::atomic<std::uint64_t> folded_{0};
   std::mutex stream_mu_;
   std::unique_ptr<zmq::context_t> stream_ctx_;

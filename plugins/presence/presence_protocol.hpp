@@ -18,7 +18,9 @@ inline constexpr std::uint64_t kUpdateKind = 201;
 // [guild, online_count, after, more, [[user, status, activity]...], version]
 inline constexpr std::uint64_t kSnapshotKind = 202;
 // Between the plugin's session side and guild side (never reaches clients):
-// [user, session, status, activity, set_time_ms]
+// [user, session, status, activity, stamp]; session 0 only asks the guild to
+// decide the user again. The stamp is the set time in wall-clock microseconds,
+// strictly increasing per session node (directory.hpp).
 inline constexpr std::uint64_t kInternalKind = 203;
 // Client -> plugin, PLUGIN_MESSAGE: [guild, after] asks for the page of
 // members whose user id is above `after`.
@@ -30,6 +32,11 @@ inline constexpr std::uint64_t kErrorKind = 206;
 // Plugin -> client, PLUGIN_MESSAGE to the user's own sessions:
 // [guild, status, activity], the user's own status (invisible included).
 inline constexpr std::uint64_t kSelfKind = 207;
+// To a directory guild (never reaches clients): sets, registrations
+// (directory.hpp).
+inline constexpr std::uint64_t kDirectoryKind = 208;
+// Directory -> guild (never reaches clients): [user, status, activity, stamp].
+inline constexpr std::uint64_t kApplyKind = 209;
 
 inline constexpr std::size_t kMaxActivityBytes = 128;
 
